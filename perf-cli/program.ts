@@ -1,0 +1,16 @@
+import { Command } from 'commander';
+
+/**
+ * Builds the `edgeperf` command tree. Each command lives in `commands/<name>.ts` and registers
+ * itself here; tests call this with `exitOverride()` to parse without exiting.
+ */
+export function buildProgram(): Command {
+  const program = new Command('edgeperf')
+    .description(
+      'Measure and tune high-rate Azure IoT Edge telemetry, against Azure or a local edge runtime.',
+    )
+    .option('--verbose', 'print stack traces and debug logs', false)
+    .showHelpAfterError('(run with --help for usage)');
+  // Commands register below, one line each.
+  return program;
+}
