@@ -2,8 +2,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** A parsed `SharedAccessSignature sr=…&sig=…&se=…[&skn=…]` token. */
 export interface SasToken {
-  /** Resource URI as signed (url-decoded), e.g. `hub.local/devices/d1/modules/m1`. */
+  /** Resource URI, url-decoded, e.g. `hub.local/devices/d1/modules/m1`. */
   readonly resourceUri: string;
+  /** `sr` exactly as it appears in the token: the text the signature covers. */
+  readonly signedResource: string;
   /** Base64 HMAC-SHA256 signature. */
   readonly signature: string;
   /** Expiry, unix seconds. */
@@ -44,6 +46,7 @@ export function parseSasToken(token: string): SasToken | undefined {
   const skn = fields.get('skn');
   return {
     resourceUri: safeDecode(sr),
+    signedResource: sr,
     signature: safeDecode(sig),
     expiry: Number(se),
     ...(skn === undefined ? {} : { keyName: safeDecode(skn) }),
