@@ -26,6 +26,11 @@ export interface ModuleLink {
   readonly acceptsMethods: boolean;
   /** Pushes a desired-properties patch (with `$version`) to the module if it listens for them. */
   sendDesiredPatch(patch: Record<string, unknown>): void;
+  /**
+   * Drops the connection (optional). The core calls it when a newer connection for the same
+   * identity replaces this one, as IoT Hub does.
+   */
+  close?(reason: string): void;
 }
 
 /** Why authentication failed, for logs and protocol return codes. */

@@ -1,0 +1,2 @@
+export type { RuntimeCertificates, RuntimeCertificatesOptions } from './runtime-certs.js';
+export { ensureRuntimeCertificates } from './runtime-certs.js';
