@@ -337,6 +337,8 @@ export class MqttEndpoint {
     const server = createTlsServer(
       { cert: this.options.certPem, key: this.options.keyPem, minVersion: 'TLSv1.2' },
       (socket) => {
+        // PUBACKs are tiny: without noDelay, Nagle + delayed ACK add ~40 ms to each one-at-a-time send.
+        socket.setNoDelay(true);
         broker.handle(socket);
       },
     );

@@ -1,0 +1,101 @@
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import type { EnvelopeEncoding } from '../../common/index.js';
+import { ENVELOPE_PROPS, ENVELOPE_VERSION } from '../../common/index.js';
+import type { UpstreamMessage } from '../upstream-transport.js';
+
+const gzipAsync = promisify(gzip);
+
+/** IoT Hub's and edgeHub's maximum message size, body plus properties (edge-facts.md §2, §9). */
+export const MAX_UPSTREAM_MESSAGE_BYTES = 256 * 1024;
+
+/** IoT Hub meters device-to-cloud messages in 4 KB units (edge-facts.md §9). */
+export const METERING_UNIT_BYTES = 4096;
+
+/** `{"v":1,"records":[` — the envelope's opening, before the first record. */
+export const ENVELOPE_PREFIX = `{"v":${ENVELOPE_VERSION},"records":[`;
+/** `]}` — the envelope's closing. */
+export const ENVELOPE_SUFFIX = ']}';
+
+/** Content type and encoding of every envelope message (edgeHub routes on `$body` only for these). */
+export const JSON_CONTENT_TYPE = 'application/json';
+
+/**
+ * Size of an upstream message as IoT Hub counts it: body plus application property names and
+ * values plus the system properties the module sets (content type, content encoding, message id).
+ */
+export function upstreamMessageBytes(message: UpstreamMessage): number {
+  let n =
+    message.body.length + Buffer.byteLength(message.contentType) + Buffer.byteLength(message.contentEncoding);
+  if (message.messageId !== undefined) n += Buffer.byteLength(message.messageId);
+  for (const [k, v] of Object.entries(message.properties)) n += Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+/** Body bytes of an envelope holding records whose JSON sizes sum to `recordBytes`. */
+export function envelopeBodyBytes(count: number, recordBytes: number): number {
+  return ENVELOPE_PREFIX.length + recordBytes + Math.max(0, count - 1) + ENVELOPE_SUFFIX.length;
+}
+
+/**
+ * Builds the upstream message for records already serialised to JSON. `batched` false sends the
+ * single record as the whole body (the naive, unbatched shape); true wraps them in envelope v1.
+ */
+export async function encodeUpstreamMessage(
+  recordJson: readonly string[],
+  batched: boolean,
+  encoding: EnvelopeEncoding,
+): Promise<UpstreamMessage> {
+  const text = batched ? ENVELOPE_PREFIX + recordJson.join(',') + ENVELOPE_SUFFIX : (recordJson[0] ?? 'null');
+  const json = Buffer.from(text, 'utf8');
+  const body = encoding === 'gzip' ? await gzipAsync(json) : json;
+  return {
+    body,
+    contentType: JSON_CONTENT_TYPE,
+    contentEncoding: encoding === 'gzip' ? 'gzip' : 'utf-8',
+    properties: {
+      [ENVELOPE_PROPS.version]: String(ENVELOPE_VERSION),
+      [ENVELOPE_PROPS.count]: String(recordJson.length),
+      [ENVELOPE_PROPS.encoding]: encoding,
+    },
+  };
+}
+
+/** Exact bytes of the properties and content type/encoding of an envelope message of `count` records. */
+export function envelopePropertyBytes(count: number, encoding: EnvelopeEncoding): number {
+  return (
+    ENVELOPE_PROPS.version.length +
+    String(ENVELOPE_VERSION).length +
+    ENVELOPE_PROPS.count.length +
+    String(count).length +
+    ENVELOPE_PROPS.encoding.length +
+    encoding.length +
+    JSON_CONTENT_TYPE.length +
+    (encoding === 'gzip' ? 'gzip' : 'utf-8').length
+  );
+}
+
+/** Worst-case bytes of everything but the body for messages of up to `maxRecords` records. */
+export function worstCasePropertyBytes(maxRecords: number): number {
+  const n = Math.max(1, maxRecords);
+  return Math.max(envelopePropertyBytes(n, 'json'), envelopePropertyBytes(n, 'gzip'));
+}
+
+/**
+ * Chooses where to cut `count` buffered records so the message ends just under a 4 KB boundary,
+ * when that meters better than sending them all. `sizeOf(k)` is the full message size (body,
+ * properties and reserve) of the first k records. Only ever moves the cut earlier: the records
+ * left behind stay buffered with their own linger deadline, so packing never delays a record.
+ */
+export function packCutTo4KB(count: number, sizeOf: (k: number) => number): number {
+  const total = sizeOf(count);
+  const units = Math.ceil(total / METERING_UNIT_BYTES);
+  if (units <= 1) return count;
+  const target = (units - 1) * METERING_UNIT_BYTES;
+  let k = count - 1;
+  while (k > 0 && sizeOf(k) > target) k--;
+  if (k === 0) return count;
+  const efficiencyAll = total / (units * METERING_UNIT_BYTES);
+  const efficiencyCut = sizeOf(k) / target;
+  return efficiencyCut > efficiencyAll ? k : count;
+}
