@@ -83,6 +83,13 @@ export interface PipelineStats {
   readonly droppedBytes: number;
   /** Failed send attempts (each retried). */
   readonly sendErrors: number;
+  /**
+   * Unix ms of the first source message read and of the first and last edgeHub acknowledgement
+   * (0 = none yet): `edgeperf` divides acknowledged records by this span for the source rate.
+   */
+  readonly firstReceivedAtMs: number;
+  readonly firstSentAtMs: number;
+  readonly lastSentAtMs: number;
   /** Gauges: records and bytes held (buffered + in flight), batches in flight. */
   readonly bufferedRecords: number;
   readonly bufferedBytes: number;
@@ -125,6 +132,9 @@ interface Counters {
   dropped: number;
   droppedBytes: number;
   sendErrors: number;
+  firstReceivedAtMs: number;
+  firstSentAtMs: number;
+  lastSentAtMs: number;
 }
 
 const NEVER = new Promise<void>(() => {});
@@ -303,6 +313,7 @@ export class Pipeline {
     if (this.stateValue.kind === 'stopping' || this.stateValue.kind === 'stopped') return NEVER;
     const c = this.counters;
     c.received++;
+    if (c.firstReceivedAtMs === 0) c.firstReceivedAtMs = Date.now();
     c.receivedBytes += message.payload.length;
     if (this.hooks.onReceived !== undefined) {
       const bytes = message.payload.length;
@@ -367,6 +378,8 @@ export class Pipeline {
     const c = this.counters;
     c.sentRecords += info.records;
     c.sentBatches++;
+    c.lastSentAtMs = Date.now();
+    if (c.firstSentAtMs === 0) c.firstSentAtMs = c.lastSentAtMs;
     c.sentBytes += info.messageBytes;
     for (const t of tokens) release(t);
     this.callHook(() => this.hooks.onBatchSent?.(info));
@@ -466,6 +479,9 @@ function newCounters(): Counters {
     dropped: 0,
     droppedBytes: 0,
     sendErrors: 0,
+    firstReceivedAtMs: 0,
+    firstSentAtMs: 0,
+    lastSentAtMs: 0,
   };
 }
 
