@@ -1,4 +1,9 @@
 import { Command } from 'commander';
+import { registerEmulatorCommand } from './commands/emulator.js';
+import { lintCommand } from './commands/lint.js';
+import { manifestCommand } from './commands/manifest.js';
+import { reportCommand } from './commands/report.js';
+import { sizeCommand } from './commands/size.js';
 
 /**
  * Builds the `edgeperf` command tree. Each command lives in `commands/<name>.ts` and registers
@@ -12,5 +17,10 @@ export function buildProgram(): Command {
     .option('--verbose', 'print stack traces and debug logs', false)
     .showHelpAfterError('(run with --help for usage)');
   // Commands register below, one line each.
+  program.addCommand(manifestCommand());
+  program.addCommand(lintCommand());
+  program.addCommand(sizeCommand());
+  program.addCommand(reportCommand());
+  registerEmulatorCommand(program);
   return program;
 }
