@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerEmulatorCommand } from './commands/emulator.js';
 import { lintCommand } from './commands/lint.js';
+import { registerLocalCommand } from './commands/local.js';
 import { manifestCommand } from './commands/manifest.js';
 import { reportCommand } from './commands/report.js';
 import { sizeCommand } from './commands/size.js';
@@ -22,5 +23,6 @@ export function buildProgram(): Command {
   program.addCommand(sizeCommand());
   program.addCommand(reportCommand());
   registerEmulatorCommand(program);
+  registerLocalCommand(program);
   return program;
 }

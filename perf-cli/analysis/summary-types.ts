@@ -21,6 +21,18 @@ export interface RunSummary {
   readonly bursts?: readonly BurstSummary[];
   /** Time series for the HTML report: one point per second. */
   readonly series?: RunSeries;
+  /** Distribution of per-message latency for the HTML report; absent when not collected. */
+  readonly latencyHistogram?: LatencyHistogram;
+}
+
+/**
+ * Counts of logical messages by latency bucket. `boundsMs` holds the bucket edges in ms,
+ * ascending, one more than `counts`: bucket i counts latencies in [boundsMs[i], boundsMs[i+1]).
+ * (The report also reads Prometheus-style upper bounds, as many bounds as counts, from 0.)
+ */
+export interface LatencyHistogram {
+  readonly boundsMs: readonly number[];
+  readonly counts: readonly number[];
 }
 
 export interface RunConfigSummary {

@@ -1,0 +1,283 @@
+import { randomUUID } from 'node:crypto';
+import { EventHubConsumerClient, type ReceivedEventData, type Subscription } from '@azure/event-hubs';
+import { Client } from 'azure-iothub';
+import { createLocalHubAgent, useLocalHubAgent } from '../../emulator/iothub/rest-client-agent.js';
+import { EdgePerfError, parseConnectionString, type Logger } from '../../modules/common/index.js';
+import type { FaultReport, RunConfigSummary, RunSummary } from '../analysis/summary-types.js';
+import { EventCollector } from './event-collector.js';
+import { scrape, sumMetric } from './prometheus-text.js';
+
+/** What a measurement needs: the same for Azure (`run`) and the local runtime (`local`). */
+export interface MeasurementOptions {
+  readonly mode: 'local' | 'run';
+  readonly runId?: string;
+  /** IoT Hub service connection string (iothubowner or a policy with ServiceConnect). */
+  readonly iothubConnectionString: string;
+  /** IoT Hub built-in endpoint (Event Hub-compatible) connection string, with EntityPath or `eventHubName`. */
+  readonly eventHubConnectionString: string;
+  readonly eventHubName?: string;
+  readonly consumerGroup: string;
+  readonly deviceId: string;
+  readonly simulatorModule: string;
+  readonly translatorModule: string;
+  /** PEM of a private CA the service API's certificate chains to (the local runtime's). */
+  readonly caPem?: string;
+  /** edgeHub `/metrics` URL; when reachable, the queue series and TTL expiries come from it. */
+  readonly metricsUrl?: string;
+  readonly burst: {
+    readonly burstLength: number;
+    readonly bursts: number;
+    readonly burstWaitMs: number;
+    readonly targetRate: number;
+    readonly payloadLength: number;
+    readonly format: 'json' | 'sparkplug';
+    readonly devices: number;
+  };
+  /** Stop after this many seconds without new messages of the run (then the result is partial). */
+  readonly timeoutSecs: number;
+  readonly config: RunConfigSummary;
+  /** Called once a second with live counts (progress bar). */
+  readonly onProgress?: (p: { sent: number; delivered: number; expected: number; queue: number }) => void;
+  /** Scheduled faults: run at `atSecs` after the burst started; each returns what it did. */
+  readonly faults?: readonly { readonly name: string; readonly atSecs: number; readonly run: () => Promise<string> }[];
+  /** Aborting ends the run early (Ctrl-C) with partial results. */
+  readonly signal?: AbortSignal;
+  readonly logger: Logger;
+  /** Called when the consumer must start over (the local runtime was restarted and its log is new). */
+  readonly resubscribe?: { on: (listener: () => void) => void };
+}
+
+interface TranslatorStats {
+  sentRecords?: number;
+  sentBytes?: number;
+  firstReceivedAtMs?: number;
+  lastSentAtMs?: number;
+}
+
+/**
+ * Runs one measured burst session: subscribes to IoT Hub's built-in endpoint, starts the simulator
+ * through the service API, accounts for every logical message by its sequence number, samples
+ * edgeHub's queue each second, and summarises. Ends when every message arrived, after
+ * `timeoutSecs` without new data, or on abort.
+ *
+ * @throws EdgePerfError when the hub cannot be reached or the simulator does not answer.
+ */
+export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary> {
+  const runId = o.runId ?? `run-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 6)}`;
+  const service = serviceClient(o.iothubConnectionString, o.caPem);
+  const startedAtMs = Date.now();
+  const collector = new EventCollector({ sessionId: runId, burstLength: o.burst.burstLength, bursts: o.burst.bursts, startedAtMs });
+  const expected = o.burst.burstLength * o.burst.bursts;
+  const consumer = o.eventHubName
+    ? new EventHubConsumerClient(o.consumerGroup, o.eventHubConnectionString, o.eventHubName)
+    : new EventHubConsumerClient(o.consumerGroup, o.eventHubConnectionString);
+  let subscription: Subscription | undefined;
+  const subscribe = (from: Date) => {
+    subscription = consumer.subscribe(
+      {
+        processEvents: async (events: ReceivedEventData[]) => {
+          for (const e of events) collector.add(toHubEvent(e));
+        },
+        processError: async (err) => {
+          o.logger.debug({ err: err.message }, 'event hub consumer error (retried)');
+        },
+      },
+      { startPosition: { enqueuedOn: from }, maxBatchSize: 500, maxWaitTimeInSeconds: 1 },
+    );
+  };
+  try {
+    await withTimeout(consumer.getPartitionIds(), 15_000, () =>
+      new EdgePerfError('E_EVENTHUB', 'cannot reach the IoT Hub built-in endpoint (Event Hubs) within 15 s'),
+    );
+    subscribe(new Date(startedAtMs - 2000));
+    o.resubscribe?.on(() => {
+      void subscription?.close().then(() => subscribe(new Date(0)));
+    });
+
+    const expiredAtStart = await ttlExpired(o.metricsUrl);
+    await invoke(service, o, o.translatorModule, 'resetStats', {}).catch((err: Error) => {
+      o.logger.info({ err: err.message }, 'translator has no resetStats; source figures come from the simulator');
+    });
+    const started = await invoke(service, o, o.simulatorModule, 'start', {
+      sessionId: runId,
+      burstLength: o.burst.burstLength,
+      burstNumber: o.burst.bursts,
+      burstWaitMs: o.burst.burstWaitMs,
+      targetRate: o.burst.targetRate,
+      payloadLength: o.burst.payloadLength,
+      format: o.burst.format,
+      devices: o.burst.devices,
+    });
+    if (started.status >= 300) {
+      throw new EdgePerfError('E_SIMULATOR', `simulator module ${o.simulatorModule} refused start: ${JSON.stringify(started.payload)}`);
+    }
+    const burstStartMs = Date.now();
+
+    const queueSeries: number[] = [];
+    const sourceSeries: number[] = [];
+    const faultReports: FaultReport[] = [];
+    const pendingFaults = [...(o.faults ?? [])].sort((a, b) => a.atSecs - b.atSecs);
+    let peakQueue = 0;
+    let lastSent = 0;
+    let lastProgressMs = Date.now();
+    let partial = false;
+    for (;;) {
+      await sleep(1000, o.signal);
+      if (o.signal?.aborted) {
+        partial = true;
+        break;
+      }
+      const now = Date.now();
+      while (pendingFaults.length > 0 && (pendingFaults[0]?.atSecs ?? 0) * 1000 <= now - burstStartMs) {
+        const f = pendingFaults.shift() as NonNullable<(typeof pendingFaults)[number]>;
+        const detail = await f.run().catch((err: Error) => `failed: ${err.message}`);
+        faultReports.push({ fault: f.name, atSecs: Math.round((now - burstStartMs) / 100) / 10, detail });
+        o.logger.warn({ fault: f.name, detail }, 'fault injected');
+      }
+      const text = o.metricsUrl ? await scrape(o.metricsUrl) : undefined;
+      const queue = text ? sumMetric(text, 'edgehub_queue_length') : 0;
+      peakQueue = Math.max(peakQueue, queue);
+      const stats = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))?.payload as
+        | TranslatorStats
+        | undefined;
+      const sent = stats?.sentRecords ?? 0;
+      const t = Math.floor((now - startedAtMs) / 1000);
+      while (queueSeries.length < t) queueSeries.push(queueSeries.at(-1) ?? 0);
+      while (sourceSeries.length < t) sourceSeries.push(0);
+      queueSeries[t] = queue;
+      sourceSeries[t] = Math.max(0, sent - lastSent);
+      lastSent = sent;
+      const delivered = collector.integrity.deliveredCount;
+      o.onProgress?.({ sent, delivered, expected, queue });
+      if (collector.integrity.complete) break;
+      if (collector.lastArrivalAtMs > lastProgressMs) lastProgressMs = collector.lastArrivalAtMs;
+      if (sent > 0 && sent > (lastSent === sent ? 0 : lastSent)) lastProgressMs = Math.max(lastProgressMs, now - 1000);
+      const idleSecs = (now - Math.max(lastProgressMs, burstStartMs + o.burst.bursts * o.burst.burstWaitMs)) / 1000;
+      if (idleSecs > o.timeoutSecs) {
+        partial = true;
+        o.logger.warn({ idleSecs: Math.round(idleSecs) }, 'no new messages: ending with partial results');
+        break;
+      }
+    }
+
+    const final = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))?.payload as
+      | TranslatorStats
+      | undefined;
+    const expired = Math.max(0, (await ttlExpired(o.metricsUrl)) - expiredAtStart);
+    const up = collector.upstream();
+    const source = sourceFigures(final, burstStartMs, up.lastEnqueuedMs);
+    const series = collector.seriesUpstream();
+    const len = Math.max(series.upstreamRate.length, queueSeries.length, sourceSeries.length);
+    const pad = <T>(a: T[], v: T) => [...a, ...new Array<T>(Math.max(0, len - a.length)).fill(v)];
+    return {
+      mode: o.mode,
+      runId,
+      config: o.config,
+      source,
+      upstream: {
+        messages: up.messages,
+        hubMessages: up.hubMessages,
+        ratePerSec: up.ratePerSec,
+        throughputKBps: up.throughputKBps,
+        meteredUnits4KB: up.meteredUnits4KB,
+      },
+      latencyMs: collector.latency(),
+      queue: { peakLength: peakQueue, samples: queueSeries.length },
+      integrity: collector.integrity.figures(expired),
+      ...(faultReports.length > 0 ? { faults: faultReports } : {}),
+      ...(partial ? { partial: true } : {}),
+      bursts: collector.bursts(),
+      series: {
+        t: Array.from({ length: len }, (_, i) => i),
+        sourceRate: pad(sourceSeries, 0),
+        upstreamRate: pad(series.upstreamRate, 0),
+        queueLength: pad(queueSeries, queueSeries.at(-1) ?? 0),
+        latencyP50: pad(series.latencyP50, null),
+        latencyP99: pad(series.latencyP99, null),
+      },
+    };
+  } finally {
+    await subscription?.close().catch(() => undefined);
+    await consumer.close().catch(() => undefined);
+    await service.close().catch(() => undefined);
+  }
+}
+
+function sourceFigures(stats: TranslatorStats | undefined, burstStartMs: number, fallbackEndMs: number) {
+  const messages = stats?.sentRecords ?? 0;
+  const from = stats?.firstReceivedAtMs && stats.firstReceivedAtMs > 0 ? stats.firstReceivedAtMs : burstStartMs;
+  const to = stats?.lastSentAtMs && stats.lastSentAtMs > 0 ? stats.lastSentAtMs : fallbackEndMs;
+  const secs = (to - from) / 1000;
+  return {
+    messages,
+    ratePerSec: secs > 0 ? Math.round((messages / secs) * 10) / 10 : 0,
+    throughputKBps: secs > 0 ? Math.round(((stats?.sentBytes ?? 0) / 1024 / secs) * 10) / 10 : 0,
+  };
+}
+
+function serviceClient(cs: string, caPem: string | undefined): Client {
+  const host = parseConnectionString(cs).HostName ?? '';
+  const client = Client.fromConnectionString(cs);
+  // The service SDK takes neither a port nor a CA: the local runtime needs our agent (see rest-client-agent.ts).
+  if (host.includes(':') || caPem !== undefined) return useLocalHubAgent(client, createLocalHubAgent(caPem ? { caPem } : {}));
+  return client;
+}
+
+async function invoke(
+  service: Client,
+  o: MeasurementOptions,
+  moduleId: string,
+  methodName: string,
+  payload: unknown,
+): Promise<{ status: number; payload: unknown }> {
+  try {
+    const res = await service.invokeDeviceMethod(o.deviceId, moduleId, { methodName, payload, responseTimeoutInSeconds: 10 });
+    return res.result as { status: number; payload: unknown };
+  } catch (err) {
+    const e = err as Error & { responseBody?: string };
+    const why = e.responseBody ? `${e.message}: ${e.responseBody}` : e.message;
+    throw new EdgePerfError('E_METHOD', `module ${o.deviceId}/${moduleId} did not answer ${methodName}: ${why}`);
+  }
+}
+
+async function ttlExpired(metricsUrl: string | undefined): Promise<number> {
+  if (!metricsUrl) return 0;
+  const text = await scrape(metricsUrl);
+  return text ? sumMetric(text, 'edgehub_messages_dropped_total', { reason: 'ttl_expiry' }) : 0;
+}
+
+function toHubEvent(e: ReceivedEventData) {
+  const raw = (e.getRawAmqpMessage?.().body as { content?: Buffer } | Buffer | undefined) ?? undefined;
+  const rawBytes = Buffer.isBuffer(raw) ? raw.length : Buffer.isBuffer(raw?.content) ? raw.content.length : undefined;
+  const body = e.body as unknown;
+  const bodyBytes = rawBytes ?? (Buffer.isBuffer(body) ? body.length : Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body)));
+  return {
+    body,
+    properties: e.properties ?? {},
+    ...(e.contentType ? {} : {}),
+    enqueuedTimeMs: e.enqueuedTimeUtc.getTime(),
+    bodyBytes,
+    ...(typeof e.systemProperties?.['iothub-connection-device-id'] === 'string'
+      ? { deviceId: e.systemProperties['iothub-connection-device-id'] as string }
+      : {}),
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(error()), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
