@@ -10,8 +10,8 @@ export async function emitResults(summary: RunSummary, flags: MeasureFlags): Pro
   else process.stdout.write(renderSummary(summary));
   if (flags.csv) await writeFile(flags.csv, renderCsv(summary));
   if (flags.report) {
-    const { renderHtmlReport } = await import('../render/html-report.js');
-    await writeFile(flags.report, renderHtmlReport(summary));
+    const { writeHtmlReport } = await import('./report.js');
+    await writeHtmlReport(flags.report, summary);
   }
   const i = summary.integrity;
   if (i.lost > 0 || i.expired > 0) process.exitCode = 3;

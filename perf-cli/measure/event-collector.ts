@@ -1,5 +1,6 @@
 import { perfFieldsOfBody } from '../../modules/common/index.js';
 import { IntegrityTracker } from '../analysis/integrity.js';
+import { latencyHistogram } from '../analysis/latency-histogram.js';
 import { latencyFigures } from '../analysis/percentiles.js';
 import type { BurstSummary, LatencyFigures } from '../analysis/summary-types.js';
 
@@ -128,6 +129,11 @@ export class EventCollector {
 
   latency(): LatencyFigures {
     return latencyFigures(this.latencies);
+  }
+
+  /** Distribution of every logical message's latency, for the report. */
+  histogram(): ReturnType<typeof latencyHistogram> {
+    return latencyHistogram(this.latencies);
   }
 
   /** Per-burst figures. */

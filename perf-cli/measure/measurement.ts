@@ -182,6 +182,7 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
         meteredUnits4KB: up.meteredUnits4KB,
       },
       latencyMs: collector.latency(),
+      latencyHistogram: collector.histogram(),
       queue: { peakLength: peakQueue, samples: queueSeries.length },
       integrity: collector.integrity.figures(expired),
       ...(faultReports.length > 0 ? { faults: faultReports } : {}),
