@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerEmulatorCommand } from './commands/emulator.js';
 import { lintCommand } from './commands/lint.js';
 import { registerLocalCommand } from './commands/local.js';
+import { registerRunCommand } from './commands/run.js';
 import { manifestCommand } from './commands/manifest.js';
 import { reportCommand } from './commands/report.js';
 import { sizeCommand } from './commands/size.js';
@@ -24,5 +25,6 @@ export function buildProgram(): Command {
   program.addCommand(reportCommand());
   registerEmulatorCommand(program);
   registerLocalCommand(program);
+  registerRunCommand(program);
   return program;
 }

@@ -1,0 +1,101 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../perf-cli/analysis/summary-types.js';
+import { freePort, relocatePorts } from '../../perf-cli/local-ports.js';
+import { generateManifest } from '../../perf-cli/manifest/index.js';
+
+// The CLI as users run it (built dist), end to end on loopback: `local` starts its own runtime;
+// `run` measures a runtime started separately, through the connection strings it printed.
+const cli = resolve('dist/perf-cli/main.js');
+const run = promisify(execFile);
+
+async function edgeperf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { maxBuffer: 64 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+const cleanup: (() => void)[] = [];
+afterAll(() => {
+  for (const c of cleanup) c();
+});
+
+describe('edgeperf local and run', () => {
+  it('local --json accounts for every message of a multi-burst run and ends by count', async () => {
+    const t0 = Date.now();
+    const res = await edgeperf(['local', '--burst-length', '1500', '--bursts', '2', '--burst-wait-ms', '500', '--target-rate', '1000', '--timeout', '60', '--json']);
+    expect(res.code, res.stderr.slice(-2000)).toBe(0);
+    const lines = res.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const s = JSON.parse(lines[0] as string) as RunSummary;
+    expect(s.mode).toBe('local');
+    expect(s.integrity).toMatchObject({ sent: 3000, delivered: 3000, lost: 0, expired: 0 });
+    expect(s.source.messages).toBe(3000);
+    expect(s.upstream.messages).toBe(3000 + s.integrity.duplicates);
+    // Application batching: far fewer IoT Hub messages than logical ones.
+    expect(s.upstream.hubMessages).toBeLessThan(300);
+    expect(s.upstream.ratePerSec).toBeGreaterThan(100);
+    expect(s.latencyMs.p50).toBeGreaterThan(0);
+    expect(s.latencyMs.p99).toBeGreaterThanOrEqual(s.latencyMs.p50);
+    expect(s.bursts).toHaveLength(2);
+    expect(s.partial).toBeUndefined();
+    // Ended by count: far sooner than the 60 s no-data timeout would allow.
+    expect(Date.now() - t0).toBeLessThan(50_000);
+  });
+
+  it('run measures a separately started runtime through its printed connection strings', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-run-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const manifest = generateManifest({ profile: 'high-rate', ratePerSec: 1000, payloadLength: 512, target: 'local' });
+    const ports: number[] = [];
+    for (let i = 0; i < 4; i++) ports.push(await freePort());
+    relocatePorts(manifest as unknown as Record<string, unknown>, () => ports.shift() ?? 0);
+    const file = join(dir, 'deployment.json');
+    writeFileSync(file, JSON.stringify(manifest));
+    const emulator: ChildProcess = spawn(
+      process.execPath,
+      [cli, 'emulator', '--json', '--manifest', file, '--state-dir', join(dir, 'state'), '--mqtt-port', '0', '--amqp-port', '0', '--metrics-port', '0', '--eventhubs-port', '0'],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    cleanup.push(() => emulator.kill('SIGKILL'));
+    const line = await new Promise<string>((res) => createInterface({ input: emulator.stdout as NodeJS.ReadableStream }).once('line', res));
+    const ready = JSON.parse(line) as { iothub: string; eventHubs: { builtin: string }; edgeDeviceId: string; caFile: string; edgeHub: { metrics: string } };
+    expect(readFileSync(ready.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
+
+    const res = await edgeperf([
+      'run', '--iothub-connection-string', ready.iothub, '--eventhub-connection-string', ready.eventHubs.builtin,
+      '--device-id', ready.edgeDeviceId, '--ca-file', ready.caFile, '--metrics-url', ready.edgeHub.metrics,
+      '--burst-length', '1000', '--target-rate', '1000', '--payload-length', '512', '--timeout', '60', '--json',
+    ]);
+    expect(res.code, res.stderr.slice(-2000)).toBe(0);
+    const s = JSON.parse(res.stdout) as RunSummary;
+    expect(s.mode).toBe('run');
+    expect(s.integrity).toMatchObject({ sent: 1000, delivered: 1000, lost: 0 });
+    expect(s.queue.samples).toBeGreaterThan(0);
+
+    const stopped = new Promise<number | null>((r) => emulator.once('exit', (code) => r(code)));
+    emulator.kill('SIGTERM');
+    expect(await stopped).toBe(0);
+  });
+
+  it('names the missing connection string and exits 2', async () => {
+    const res = await edgeperf(['run', '--device-id', 'd']);
+    expect(res.code).toBe(2);
+    expect(res.stderr.trim()).toBe('edgeperf: missing --iothub-connection-string (or env EDGEPERF_IOTHUB_CONNECTION_STRING)');
+  });
+
+  it('rejects an out-of-range flag with the allowed range and exit 2', async () => {
+    const res = await edgeperf(['local', '--target-rate', '-5']);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toContain("option '--target-rate <r>' argument '-5' is invalid. must be a number from 0 to 1000000");
+  });
+});
