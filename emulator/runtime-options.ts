@@ -1,7 +1,7 @@
-import type { LinkOutage } from './iothub/link-model.js';
-import type { IotHubTier } from './iothub/ingest.js';
-import type { DeploymentSpec } from './agent/manifest.js';
 import type { Logger } from '../modules/common/index.js';
+import type { DeploymentSpec } from './agent/manifest.js';
+import type { IotHubTier } from './iothub/ingest.js';
+import type { LinkOutage } from './iothub/link-model.js';
 
 /** Ports of the runtime's servers. 0 picks a free port (tests); defaults are the real ones. */
 export interface RuntimePorts {
@@ -33,7 +33,11 @@ export interface LocalEdgeRuntimeOptions {
   readonly listenHost?: string;
   readonly ports?: RuntimePorts;
   /** The edgeHub → IoT Hub link: round trip (ms), bandwidth (Mbit/s), scheduled outages. */
-  readonly link?: { readonly rttMs?: number; readonly bandwidthMbps?: number; readonly outages?: readonly LinkOutage[] };
+  readonly link?: {
+    readonly rttMs?: number;
+    readonly bandwidthMbps?: number;
+    readonly outages?: readonly LinkOutage[];
+  };
   /** IoT Hub tier and units for the D2C throttle. Default unlimited. */
   readonly hub?: { readonly tier?: IotHubTier; readonly units?: number; readonly partitionCount?: number };
   /** Start modules whose image maps to a local entry point. Default true. */

@@ -185,7 +185,13 @@ export class LocalEdgeRuntime {
       logger: this.logger.child({ component: 'edgehub-mqtt' }),
     });
     await this.mqtt.start();
-    this.amqp = new AmqpEndpoint({ core, ...tls, host, port: ports.amqp ?? 5671, logger: this.logger.child({ component: 'edgehub-amqp' }) });
+    this.amqp = new AmqpEndpoint({
+      core,
+      ...tls,
+      host,
+      port: ports.amqp ?? 5671,
+      logger: this.logger.child({ component: 'edgehub-amqp' }),
+    });
     await this.amqp.start();
 
     this.eventHubsRef = new EventHubsServer({
@@ -244,7 +250,10 @@ export class LocalEdgeRuntime {
    */
   async deploy(next: DeploymentSpec): Promise<void> {
     const desired = parseEdgeHubDesired(next.edgeHubDesired);
-    const env = parseEdgeHubEnv({ ...next.edgeHubEnv, StorageFolder: join(this.options.stateDir, 'storage') });
+    const env = parseEdgeHubEnv({
+      ...next.edgeHubEnv,
+      StorageFolder: join(this.options.stateDir, 'storage'),
+    });
     this.safRef?.reconfigure({ desired, env });
     this.env = env;
     const names = new Set(next.modules.map((m) => m.name));
@@ -273,7 +282,10 @@ export class LocalEdgeRuntime {
       this.applied.set(spec.name, fingerprint);
       const entry = this.options.startModules === false ? undefined : localEntryPoint(spec.image);
       if (entry === undefined) {
-        this.logger.info({ module: spec.name, image: spec.image }, 'module registered only (no local entry point)');
+        this.logger.info(
+          { module: spec.name, image: spec.image },
+          'module registered only (no local entry point)',
+        );
         continue;
       }
       await this.supervisorRef?.run({

@@ -21,7 +21,8 @@ export function handleControlMessages(runtime: LocalEdgeRuntime, logger: Logger)
   if (typeof process.send !== 'function') return;
   process.on('message', (raw: unknown) => {
     const req = raw as ControlRequest;
-    const reply = (ok: boolean, detail: unknown) => process.send?.({ id: req.id, ok, detail } satisfies ControlReply);
+    const reply = (ok: boolean, detail: unknown) =>
+      process.send?.({ id: req.id, ok, detail } satisfies ControlReply);
     try {
       switch (req.op) {
         case 'kill-module': {

@@ -8,7 +8,8 @@ import { EdgePerfError, type Logger } from '../modules/common/index.js';
 import type { ControlReply, ControlRequest } from './emulator-control.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = [resolve(here, '..'), resolve(here, '..', '..')].find((d) => existsSync(join(d, 'package.json'))) ?? here;
+const root =
+  [resolve(here, '..'), resolve(here, '..', '..')].find((d) => existsSync(join(d, 'package.json'))) ?? here;
 
 /** Options for {@link LocalRuntimeProcess}. */
 export interface LocalRuntimeProcessOptions {
@@ -57,23 +58,32 @@ export class LocalRuntimeProcess {
       }, this.options.readyTimeoutInMs ?? 60_000);
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new EdgePerfError('E_RUNTIME', `local runtime exited (code ${code}): ${lastLine(stderr)}`, { exitCode: code === 2 ? 2 : 1 }));
+        reject(
+          new EdgePerfError('E_RUNTIME', `local runtime exited (code ${code}): ${lastLine(stderr)}`, {
+            exitCode: code === 2 ? 2 : 1,
+          }),
+        );
       });
       lines.once('line', (line) => {
         clearTimeout(timer);
         try {
           resolveReady(JSON.parse(line) as RuntimeReadyInfo & { stateDir: string });
         } catch {
-          reject(new EdgePerfError('E_RUNTIME', `unexpected output from the local runtime: ${line.slice(0, 200)}`));
+          reject(
+            new EdgePerfError('E_RUNTIME', `unexpected output from the local runtime: ${line.slice(0, 200)}`),
+          );
         }
       });
     });
   }
 
   /** Sends a control request (fault injection); resolves with the reply. */
-  control(req: ControlRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never): Promise<ControlReply> {
+  control(
+    req: ControlRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never,
+  ): Promise<ControlReply> {
     const child = this.child;
-    if (!child?.connected) return Promise.resolve({ id: 0, ok: false, detail: 'local runtime is not running' });
+    if (!child?.connected)
+      return Promise.resolve({ id: 0, ok: false, detail: 'local runtime is not running' });
     const id = this.nextId++;
     return new Promise((res) => {
       this.pending.set(id, res);

@@ -2,10 +2,11 @@ import { Command } from 'commander';
 import { registerEmulatorCommand } from './commands/emulator.js';
 import { lintCommand } from './commands/lint.js';
 import { registerLocalCommand } from './commands/local.js';
-import { registerRunCommand } from './commands/run.js';
 import { manifestCommand } from './commands/manifest.js';
 import { reportCommand } from './commands/report.js';
+import { registerRunCommand } from './commands/run.js';
 import { sizeCommand } from './commands/size.js';
+import { registerSweepCommand } from './commands/sweep.js';
 
 /**
  * Builds the `edgeperf` command tree. Each command lives in `commands/<name>.ts` and registers
@@ -26,5 +27,6 @@ export function buildProgram(): Command {
   registerEmulatorCommand(program);
   registerLocalCommand(program);
   registerRunCommand(program);
+  registerSweepCommand(program);
   return program;
 }

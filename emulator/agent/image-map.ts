@@ -3,7 +3,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Modules this package ships with a local entry point. */
-export const LOCAL_MODULES = ['translator', 'simulator'] as const;
+export const LOCAL_MODULES = ['translator', 'simulator', 'naive'] as const;
 
 // Compiled: dist/emulator/agent/image-map.js → dist/. From source (tests): <repo>/dist, built by pretest.
 const here = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -1,6 +1,6 @@
+import type { MethodResult } from '../edgehub/contracts.js';
 import type { EdgeHubCore } from '../edgehub/core.js';
 import { HubOperationError } from '../edgehub/core.js';
-import type { MethodResult } from '../edgehub/contracts.js';
 import type { IdentityRegistry } from './registry.js';
 import type {
   ConfigurationContent,
@@ -32,9 +32,14 @@ export class RuntimeServiceBackend implements IotHubServiceBackend {
     return name === 'iothubowner' ? this.options.registry.serviceKey : undefined;
   }
 
-  async invokeModuleMethod(deviceId: string, moduleId: string, request: MethodInvocation): Promise<MethodResult> {
+  async invokeModuleMethod(
+    deviceId: string,
+    moduleId: string,
+    request: MethodInvocation,
+  ): Promise<MethodResult> {
     const identity = { deviceId, moduleId };
-    if (this.options.registry.get(identity) === undefined) throw IotHubRestError.moduleNotFound(deviceId, moduleId);
+    if (this.options.registry.get(identity) === undefined)
+      throw IotHubRestError.moduleNotFound(deviceId, moduleId);
     try {
       return await this.options.core.invokeMethod(
         identity,
@@ -68,7 +73,9 @@ export class RuntimeServiceBackend implements IotHubServiceBackend {
   }
 
   getDevice(deviceId: string): DeviceIdentity | undefined {
-    return this.options.registry.get({ deviceId }) === undefined ? undefined : { deviceId, status: 'enabled' };
+    return this.options.registry.get({ deviceId }) === undefined
+      ? undefined
+      : { deviceId, status: 'enabled' };
   }
 
   getModuleTwin(deviceId: string, moduleId: string): TwinDocument | undefined {
@@ -84,7 +91,12 @@ export class RuntimeServiceBackend implements IotHubServiceBackend {
     };
   }
 
-  updateModuleTwin(deviceId: string, moduleId: string, patch: TwinPatch, ifMatch: string): TwinDocument | undefined {
+  updateModuleTwin(
+    deviceId: string,
+    moduleId: string,
+    patch: TwinPatch,
+    ifMatch: string,
+  ): TwinDocument | undefined {
     const identity = { deviceId, moduleId };
     if (this.options.registry.get(identity) === undefined) return undefined;
     const current = this.options.registry.getTwin(identity);
@@ -100,7 +112,12 @@ export class RuntimeServiceBackend implements IotHubServiceBackend {
     await this.options.deploy(deviceId, content);
   }
 
-  private moduleIdentity(deviceId: string, moduleId: string, primaryKey: string, secondaryKey: string): ModuleIdentity {
+  private moduleIdentity(
+    deviceId: string,
+    moduleId: string,
+    primaryKey: string,
+    secondaryKey: string,
+  ): ModuleIdentity {
     const connected = this.options.core.isConnected({ deviceId, moduleId });
     return {
       deviceId,

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
 import { Client } from 'azure-iothub';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { createLocalHubAgent, resolvePlaceholders, useLocalHubAgent } from '../../emulator/index.js';
 import { createLogger, EdgePerfError, type Logger } from '../../modules/common/index.js';
 import type { RunConfigSummary } from '../analysis/summary-types.js';
@@ -25,10 +25,13 @@ export type FaultSpec =
 /** Parses `kill-translator:AT_S`, `kill-runtime:AT_S`, `outage:AT_S:DUR_S` (repeatable). */
 export function parseFault(value: string, previous: FaultSpec[] = []): FaultSpec[] {
   const [kind, at, dur, ...rest] = value.split(':');
-  const num = (s: string | undefined) => (s !== undefined && /^\d+(\.\d+)?$/.test(s) ? Number(s) : Number.NaN);
+  const num = (s: string | undefined) =>
+    s !== undefined && /^\d+(\.\d+)?$/.test(s) ? Number(s) : Number.NaN;
   const atSecs = num(at);
   if (rest.length > 0 || !Number.isFinite(atSecs)) {
-    throw new InvalidArgumentError('must be kill-translator:AT_S, kill-runtime:AT_S or outage:AT_S:DURATION_S (seconds after the burst starts)');
+    throw new InvalidArgumentError(
+      'must be kill-translator:AT_S, kill-runtime:AT_S or outage:AT_S:DURATION_S (seconds after the burst starts)',
+    );
   }
   if (kind === 'kill-translator' || kind === 'kill-runtime') {
     if (dur !== undefined) throw new InvalidArgumentError(`${kind} takes one time: ${kind}:AT_S`);
@@ -36,13 +39,14 @@ export function parseFault(value: string, previous: FaultSpec[] = []): FaultSpec
   }
   if (kind === 'outage') {
     const durationSecs = num(dur);
-    if (!Number.isFinite(durationSecs) || durationSecs <= 0) throw new InvalidArgumentError('outage needs a duration: outage:AT_S:DURATION_S');
+    if (!Number.isFinite(durationSecs) || durationSecs <= 0)
+      throw new InvalidArgumentError('outage needs a duration: outage:AT_S:DURATION_S');
     return [...previous, { kind, atSecs, durationSecs }];
   }
   throw new InvalidArgumentError(`unknown fault "${kind}"; allowed: kill-translator, kill-runtime, outage`);
 }
 
-interface LocalFlags extends MeasureFlags {
+export interface LocalFlags extends MeasureFlags {
   manifest?: string;
   profile: string;
   set: string[];
@@ -66,23 +70,85 @@ interface LocalFlags extends MeasureFlags {
 export function registerLocalCommand(program: Command): void {
   const cmd = program
     .command('local')
-    .description('run a measured burst end to end on this machine: local edge runtime, translator, simulator, IoT Hub, Event Hubs')
+    .description(
+      'run a measured burst end to end on this machine: local edge runtime, translator, simulator, IoT Hub, Event Hubs',
+    )
     .option('--manifest <file>', 'deployment manifest or template (default: generated from --profile)')
-    .option('--profile <name>', 'profile for the generated manifest: baseline, high-rate, offline-tolerant, multi-module', 'high-rate')
-    .option('--set <assignment>', 'change the manifest, TARGET.PATH=VALUE (repeatable), e.g. $edgeHub.env.MaxUpstreamBatchSize=50', (v: string, p: string[]) => [...p, v], [])
-    .option('--max-upstream-batch-size <n>', "edgeHub's MaxUpstreamBatchSize (default: the manifest's)", intInRange(1, 10_000))
-    .addOption(new Option('--transport <name>', "translator's upstream transport (default: the manifest's)").choices(['sdk-mqtt', 'sdk-amqp', 'raw-mqtt']))
-    .option('--app-batch-max-messages <n>', 'translator batch: max records per upstream message', intInRange(1, 100_000))
-    .option('--app-batch-max-bytes <bytes>', 'translator batch: max bytes per upstream message (≤ 262144)', intInRange(1024, 262_144))
-    .option('--app-batch-max-wait-ms <ms>', 'translator batch: linger before sending a partial batch, ms', intInRange(0, 60_000))
-    .option('--no-app-batch', 'turn application batching off: one upstream message per source message (the naive behaviour)')
-    .option('--link-rtt-ms <ms>', 'edgeHub → IoT Hub round trip per batch, ms (default: calibrated 14)', numberInRange(0, 60_000))
-    .option('--link-bandwidth-mbps <mbps>', 'edgeHub → IoT Hub bandwidth, Mbit/s (default 100)', numberInRange(0.001, 100_000))
-    .addOption(new Option('--hub-tier <tier>', 'IoT Hub tier whose D2C throttle applies (default: none)').choices(['S1', 'S2', 'S3']))
+    .option(
+      '--profile <name>',
+      'profile for the generated manifest: baseline, high-rate, offline-tolerant, multi-module',
+      'high-rate',
+    )
+    .option(
+      '--set <assignment>',
+      'change the manifest, TARGET.PATH=VALUE (repeatable), e.g. $edgeHub.env.MaxUpstreamBatchSize=50',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
+    .option(
+      '--max-upstream-batch-size <n>',
+      "edgeHub's MaxUpstreamBatchSize (default: the manifest's)",
+      intInRange(1, 10_000),
+    )
+    .addOption(
+      new Option('--transport <name>', "translator's upstream transport (default: the manifest's)").choices([
+        'sdk-mqtt',
+        'sdk-amqp',
+        'raw-mqtt',
+      ]),
+    )
+    .option(
+      '--app-batch-max-messages <n>',
+      'translator batch: max records per upstream message',
+      intInRange(1, 100_000),
+    )
+    .option(
+      '--app-batch-max-bytes <bytes>',
+      'translator batch: max bytes per upstream message (≤ 262144)',
+      intInRange(1024, 262_144),
+    )
+    .option(
+      '--app-batch-max-wait-ms <ms>',
+      'translator batch: linger before sending a partial batch, ms',
+      intInRange(0, 60_000),
+    )
+    .option(
+      '--no-app-batch',
+      'turn application batching off: one upstream message per source message (the naive behaviour)',
+    )
+    .option(
+      '--link-rtt-ms <ms>',
+      'edgeHub → IoT Hub round trip per batch, ms (default: calibrated 14)',
+      numberInRange(0, 60_000),
+    )
+    .option(
+      '--link-bandwidth-mbps <mbps>',
+      'edgeHub → IoT Hub bandwidth, Mbit/s (default 100)',
+      numberInRange(0.001, 100_000),
+    )
+    .addOption(
+      new Option('--hub-tier <tier>', 'IoT Hub tier whose D2C throttle applies (default: none)').choices([
+        'S1',
+        'S2',
+        'S3',
+      ]),
+    )
     .option('--hub-units <n>', 'IoT Hub units of the tier (default 1)', intInRange(1, 200))
-    .option('--outage <at:duration>', 'uplink outage AT_S:DURATION_S seconds after the burst starts (repeatable)', (v: string, p: FaultSpec[] = []) => parseFault(`outage:${v}`, p))
-    .option('--fault <spec>', 'inject kill-translator:AT_S, kill-runtime:AT_S or outage:AT_S:DUR_S (repeatable)', parseFault, [])
-    .option('--state-dir <dir>', 'runtime state (certificates, storage, module logs); default: a new temp dir')
+    .option(
+      '--outage <at:duration>',
+      'uplink outage AT_S:DURATION_S seconds after the burst starts (repeatable)',
+      (v: string, p: FaultSpec[] = []) => parseFault(`outage:${v}`, p),
+    )
+    .option(
+      '--fault <spec>',
+      'inject kill-translator:AT_S, kill-runtime:AT_S or outage:AT_S:DUR_S (repeatable)',
+      parseFault,
+      [],
+    )
+    .option(
+      '--state-dir <dir>',
+      'runtime state (certificates, storage, module logs); default: a new temp dir',
+    )
     .option('--keep-state', 'keep the state dir after the run', false);
   addMeasureFlags(cmd, { burstLength: 10_000, targetRate: 2000 }).action(
     action(async (flags: LocalFlags) => {
@@ -93,10 +159,16 @@ export function registerLocalCommand(program: Command): void {
   );
 }
 
-async function runLocal(flags: LocalFlags, logger: Logger) {
+/** Runs one local measurement (a fresh runtime per call); used by `local` and `sweep`. */
+export async function runLocal(flags: LocalFlags, logger: Logger) {
   const stateDir = resolve(flags.stateDir ?? mkdtempSync(join(tmpdir(), 'edgeperf-local-')));
   const manifest = buildManifest(flags);
-  const ports = { mqtt: await freePort(), amqp: await freePort(), metrics: await freePort(), eventhubs: await freePort() };
+  const ports = {
+    mqtt: await freePort(),
+    amqp: await freePort(),
+    metrics: await freePort(),
+    eventhubs: await freePort(),
+  };
   const used = new Set(Object.values(ports));
   const reserved: number[] = [];
   for (let i = 0; i < 8; i++) {
@@ -109,11 +181,24 @@ async function runLocal(flags: LocalFlags, logger: Logger) {
   const manifestFile = join(stateDir, 'deployment.json');
   writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
   const args = [
-    '--manifest', manifestFile, '--state-dir', stateDir,
-    '--mqtt-port', String(ports.mqtt), '--amqp-port', String(ports.amqp),
-    '--metrics-port', String(ports.metrics), '--eventhubs-port', String(ports.eventhubs), '--iothub-port', '0',
+    '--manifest',
+    manifestFile,
+    '--state-dir',
+    stateDir,
+    '--mqtt-port',
+    String(ports.mqtt),
+    '--amqp-port',
+    String(ports.amqp),
+    '--metrics-port',
+    String(ports.metrics),
+    '--eventhubs-port',
+    String(ports.eventhubs),
+    '--iothub-port',
+    '0',
     ...(flags.linkRttMs === undefined ? [] : ['--link-rtt-ms', String(flags.linkRttMs)]),
-    ...(flags.linkBandwidthMbps === undefined ? [] : ['--link-bandwidth-mbps', String(flags.linkBandwidthMbps)]),
+    ...(flags.linkBandwidthMbps === undefined
+      ? []
+      : ['--link-bandwidth-mbps', String(flags.linkBandwidthMbps)]),
     ...(flags.hubTier === undefined ? [] : ['--hub-tier', flags.hubTier]),
     ...(flags.hubUnits === undefined ? [] : ['--hub-units', String(flags.hubUnits)]),
   ];
@@ -124,14 +209,24 @@ async function runLocal(flags: LocalFlags, logger: Logger) {
   try {
     let ready = await runtime.start();
     const caPem = readFileSync(ready.caFile, 'utf8');
-    await waitForModules(ready.iothub, caPem, ready.edgeDeviceId, [flags.simulatorModule, flags.translatorModule], logger);
+    await waitForModules(
+      ready.iothub,
+      caPem,
+      ready.edgeDeviceId,
+      [flags.simulatorModule, flags.translatorModule],
+      logger,
+    );
     const restartListeners: (() => void)[] = [];
     const faults = [...flags.fault, ...(flags.outage ?? [])].map((f) => ({
       name: f.kind === 'outage' ? `outage ${f.durationSecs}s` : f.kind,
       atSecs: f.atSecs,
       run: async (): Promise<string> => {
-        if (f.kind === 'kill-translator') return (await runtime.control({ op: 'kill-module', module: flags.translatorModule })).detail as string;
-        if (f.kind === 'outage') return (await runtime.control({ op: 'outage', durationMs: f.durationSecs * 1000 })).detail as string;
+        if (f.kind === 'kill-translator')
+          return (await runtime.control({ op: 'kill-module', module: flags.translatorModule }))
+            .detail as string;
+        if (f.kind === 'outage')
+          return (await runtime.control({ op: 'outage', durationMs: f.durationSecs * 1000 }))
+            .detail as string;
         const t0 = Date.now();
         runtime.kill();
         ready = await runtime.start();
@@ -184,7 +279,9 @@ function buildManifest(flags: LocalFlags): DeploymentManifest {
     try {
       manifest = JSON.parse(resolvePlaceholders(readFileSync(flags.manifest, 'utf8'))) as DeploymentManifest;
     } catch (err) {
-      throw new EdgePerfError('E_MANIFEST', `--manifest ${flags.manifest}: ${(err as Error).message}`, { exitCode: 2 });
+      throw new EdgePerfError('E_MANIFEST', `--manifest ${flags.manifest}: ${(err as Error).message}`, {
+        exitCode: 2,
+      });
     }
   } else {
     manifest = generateManifest({
@@ -196,12 +293,15 @@ function buildManifest(flags: LocalFlags): DeploymentManifest {
   }
   const t = flags.translatorModule;
   const sets = [...flags.set];
-  if (flags.maxUpstreamBatchSize !== undefined) sets.push(`$edgeHub.env.MaxUpstreamBatchSize=${flags.maxUpstreamBatchSize}`);
+  if (flags.maxUpstreamBatchSize !== undefined)
+    sets.push(`$edgeHub.env.MaxUpstreamBatchSize=${flags.maxUpstreamBatchSize}`);
   if (flags.transport !== undefined) sets.push(`${t}.env.UpstreamTransport=${flags.transport}`);
   if (!flags.appBatch) sets.push(`${t}.env.BatchEnabled=false`);
-  if (flags.appBatchMaxMessages !== undefined) sets.push(`${t}.env.BatchMaxMessages=${flags.appBatchMaxMessages}`);
+  if (flags.appBatchMaxMessages !== undefined)
+    sets.push(`${t}.env.BatchMaxMessages=${flags.appBatchMaxMessages}`);
   if (flags.appBatchMaxBytes !== undefined) sets.push(`${t}.env.BatchMaxBytes=${flags.appBatchMaxBytes}`);
-  if (flags.appBatchMaxWaitMs !== undefined) sets.push(`${t}.env.BatchMaxWaitTimeInMs=${flags.appBatchMaxWaitMs}`);
+  if (flags.appBatchMaxWaitMs !== undefined)
+    sets.push(`${t}.env.BatchMaxWaitTimeInMs=${flags.appBatchMaxWaitMs}`);
   applyAssignments(manifest, sets.map(parseSetAssignment));
   return manifest;
 }
@@ -213,9 +313,12 @@ function configSummary(manifest: DeploymentManifest, flags: LocalFlags): RunConf
   };
   const hubEnv = agent.systemModules.edgeHub.env ?? {};
   const tEnv = agent.modules[flags.translatorModule]?.env ?? {};
-  const v = (env: Record<string, { value: unknown }>, k: string) => (env[k] === undefined ? undefined : String(env[k]?.value));
+  const v = (env: Record<string, { value: unknown }>, k: string) =>
+    env[k] === undefined ? undefined : String(env[k]?.value);
   const batching = v(tEnv, 'BatchEnabled') !== 'false';
-  const translators = Object.values(agent.modules).filter((m) => m.env?.UpstreamTransport !== undefined || m.env?.BatchEnabled !== undefined).length;
+  const translators = Object.values(agent.modules).filter(
+    (m) => m.env?.UpstreamTransport !== undefined || m.env?.BatchEnabled !== undefined,
+  ).length;
   return {
     burstLength: flags.burstLength,
     bursts: flags.bursts,
@@ -236,18 +339,31 @@ function configSummary(manifest: DeploymentManifest, flags: LocalFlags): RunConf
 }
 
 /** Waits until each module answers `getStats` through the service API (they connect after start-up). */
-async function waitForModules(iothub: string, caPem: string, deviceId: string, modules: readonly string[], logger: Logger): Promise<void> {
+async function waitForModules(
+  iothub: string,
+  caPem: string,
+  deviceId: string,
+  modules: readonly string[],
+  logger: Logger,
+): Promise<void> {
   const client = useLocalHubAgent(Client.fromConnectionString(iothub), createLocalHubAgent({ caPem }));
   const deadline = Date.now() + 60_000;
   try {
     for (const m of modules) {
       for (;;) {
         try {
-          await client.invokeDeviceMethod(deviceId, m, { methodName: 'getStats', payload: {}, responseTimeoutInSeconds: 5 });
+          await client.invokeDeviceMethod(deviceId, m, {
+            methodName: 'getStats',
+            payload: {},
+            responseTimeoutInSeconds: 5,
+          });
           break;
         } catch (err) {
           if (Date.now() > deadline) {
-            throw new EdgePerfError('E_MODULE', `module ${m} did not come up within 60 s: ${(err as Error).message}`);
+            throw new EdgePerfError(
+              'E_MODULE',
+              `module ${m} did not come up within 60 s: ${(err as Error).message}`,
+            );
           }
           logger.debug({ module: m }, 'waiting for module');
           await new Promise((r) => setTimeout(r, 300));

@@ -26,16 +26,31 @@ function label(value: string, previous: Record<string, string>): Record<string, 
 }
 
 /** Adds the burst, output and module flags to a command. */
-export function addMeasureFlags(cmd: Command, defaults: { burstLength: number; targetRate: number }): Command {
+export function addMeasureFlags(
+  cmd: Command,
+  defaults: { burstLength: number; targetRate: number },
+): Command {
   return cmd
     .option('--burst-length <n>', 'messages per burst', intInRange(1, 100_000_000), defaults.burstLength)
     .option('--bursts <k>', 'bursts in the run', intInRange(1, 10_000), 1)
     .option('--burst-wait-ms <ms>', 'pause between bursts, ms', intInRange(0, 3_600_000), 1000)
-    .option('--target-rate <r>', 'source rate, messages/s (0 = unpaced)', numberInRange(0, 1_000_000), defaults.targetRate)
+    .option(
+      '--target-rate <r>',
+      'source rate, messages/s (0 = unpaced)',
+      numberInRange(0, 1_000_000),
+      defaults.targetRate,
+    )
     .option('--payload-length <bytes>', 'message body size, bytes', intInRange(100, 262_144), 1024)
-    .addOption(new Option('--format <format>', 'source payload format').choices(['json', 'sparkplug']).default('json'))
+    .addOption(
+      new Option('--format <format>', 'source payload format').choices(['json', 'sparkplug']).default('json'),
+    )
     .option('--devices <n>', 'simulated field devices (round-robin)', intInRange(1, 100_000), 1)
-    .option('--timeout <secs>', 'end with partial results after this many seconds without new messages', intInRange(1, 86_400), 30)
+    .option(
+      '--timeout <secs>',
+      'end with partial results after this many seconds without new messages',
+      intInRange(1, 86_400),
+      30,
+    )
     .option('--json', 'print exactly one JSON summary on stdout (logs go to stderr)', false)
     .option('--csv <file>', 'write one CSV row per burst (plus a total row) to FILE')
     .option('--report <file>', 'write a self-contained HTML report with plots to FILE')

@@ -18,13 +18,17 @@ export async function emitResults(summary: RunSummary, flags: MeasureFlags): Pro
 }
 
 /** A one-line progress bar on stderr, redrawn in place; silent when stderr is not a terminal or with --json. */
-export function progressBar(enabled: boolean): (p: { sent: number; delivered: number; expected: number; queue: number }) => void {
+export function progressBar(
+  enabled: boolean,
+): (p: { sent: number; delivered: number; expected: number; queue: number }) => void {
   if (!enabled || !process.stderr.isTTY) return () => undefined;
   return ({ sent, delivered, expected, queue }) => {
     const width = 30;
     const done = expected > 0 ? Math.min(1, delivered / expected) : 0;
     const bar = '#'.repeat(Math.round(done * width)).padEnd(width, '.');
-    process.stderr.write(`\r[${bar}] ${(done * 100).toFixed(0).padStart(3)}%  sent ${sent}  delivered ${delivered}/${expected}  queue ${queue}   `);
+    process.stderr.write(
+      `\r[${bar}] ${(done * 100).toFixed(0).padStart(3)}%  sent ${sent}  delivered ${delivered}/${expected}  queue ${queue}   `,
+    );
     if (done >= 1) process.stderr.write('\n');
   };
 }

@@ -22,15 +22,40 @@ interface RunFlags extends MeasureFlags {
 export function registerRunCommand(program: Command): void {
   const cmd = program
     .command('run')
-    .description('run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint')
-    .option('--iothub-connection-string <cs>', 'IoT Hub service connection string (env EDGEPERF_IOTHUB_CONNECTION_STRING)')
-    .option('--eventhub-connection-string <cs>', "IoT Hub's built-in Event Hub-compatible endpoint connection string (env EDGEPERF_EVENTHUB_CONNECTION_STRING)")
-    .option('--eventhub-name <name>', 'Event Hub-compatible name when the connection string has no EntityPath (env EDGEPERF_EVENTHUB_NAME)')
-    .option('--consumer-group <name>', 'consumer group on the built-in endpoint (env EDGEPERF_CONSUMER_GROUP)', '$Default')
+    .description(
+      'run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint',
+    )
+    .option(
+      '--iothub-connection-string <cs>',
+      'IoT Hub service connection string (env EDGEPERF_IOTHUB_CONNECTION_STRING)',
+    )
+    .option(
+      '--eventhub-connection-string <cs>',
+      "IoT Hub's built-in Event Hub-compatible endpoint connection string (env EDGEPERF_EVENTHUB_CONNECTION_STRING)",
+    )
+    .option(
+      '--eventhub-name <name>',
+      'Event Hub-compatible name when the connection string has no EntityPath (env EDGEPERF_EVENTHUB_NAME)',
+    )
+    .option(
+      '--consumer-group <name>',
+      'consumer group on the built-in endpoint (env EDGEPERF_CONSUMER_GROUP)',
+      '$Default',
+    )
     .option('--device-id <id>', 'IoT Edge device id (env EDGEPERF_DEVICE_ID)')
-    .option('--ca-file <pem>', 'CA the IoT Hub service API chains to, for a local runtime (env EDGEPERF_CA_FILE)')
-    .option('--metrics-url <url>', "edgeHub's /metrics URL when reachable, for the queue series (env EDGEPERF_METRICS_URL)")
-    .option('--max-upstream-batch-size <n>', 'label only: the MaxUpstreamBatchSize deployed on the device', '10')
+    .option(
+      '--ca-file <pem>',
+      'CA the IoT Hub service API chains to, for a local runtime (env EDGEPERF_CA_FILE)',
+    )
+    .option(
+      '--metrics-url <url>',
+      "edgeHub's /metrics URL when reachable, for the queue series (env EDGEPERF_METRICS_URL)",
+    )
+    .option(
+      '--max-upstream-batch-size <n>',
+      'label only: the MaxUpstreamBatchSize deployed on the device',
+      '10',
+    )
     .option('--transport <name>', "label only: the translator's upstream transport", 'sdk-mqtt');
   addMeasureFlags(cmd, { burstLength: 20_000, targetRate: 2000 }).action(
     action(async (flags: RunFlags) => {
@@ -39,8 +64,16 @@ export function registerRunCommand(program: Command): void {
         if (value) return value;
         throw new EdgePerfError('E_ARGS', `missing ${flag} (or env ${name})`, { exitCode: 2 });
       };
-      const iothub = need(flags.iothubConnectionString ?? env.EDGEPERF_IOTHUB_CONNECTION_STRING, '--iothub-connection-string', 'EDGEPERF_IOTHUB_CONNECTION_STRING');
-      const eventHub = need(flags.eventhubConnectionString ?? env.EDGEPERF_EVENTHUB_CONNECTION_STRING, '--eventhub-connection-string', 'EDGEPERF_EVENTHUB_CONNECTION_STRING');
+      const iothub = need(
+        flags.iothubConnectionString ?? env.EDGEPERF_IOTHUB_CONNECTION_STRING,
+        '--iothub-connection-string',
+        'EDGEPERF_IOTHUB_CONNECTION_STRING',
+      );
+      const eventHub = need(
+        flags.eventhubConnectionString ?? env.EDGEPERF_EVENTHUB_CONNECTION_STRING,
+        '--eventhub-connection-string',
+        'EDGEPERF_EVENTHUB_CONNECTION_STRING',
+      );
       const deviceId = need(flags.deviceId ?? env.EDGEPERF_DEVICE_ID, '--device-id', 'EDGEPERF_DEVICE_ID');
       const caFile = flags.caFile ?? env.EDGEPERF_CA_FILE;
       let caPem: string | undefined;
@@ -48,7 +81,9 @@ export function registerRunCommand(program: Command): void {
         try {
           caPem = readFileSync(caFile, 'utf8');
         } catch (err) {
-          throw new EdgePerfError('E_ARGS', `--ca-file ${caFile}: ${(err as Error).message}`, { exitCode: 2 });
+          throw new EdgePerfError('E_ARGS', `--ca-file ${caFile}: ${(err as Error).message}`, {
+            exitCode: 2,
+          });
         }
       }
       const eventHubName = flags.eventhubName ?? env.EDGEPERF_EVENTHUB_NAME;

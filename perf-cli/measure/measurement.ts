@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventHubConsumerClient, type ReceivedEventData, type Subscription } from '@azure/event-hubs';
 import { Client } from 'azure-iothub';
 import { createLocalHubAgent, useLocalHubAgent } from '../../emulator/iothub/rest-client-agent.js';
-import { EdgePerfError, parseConnectionString, type Logger } from '../../modules/common/index.js';
+import { EdgePerfError, type Logger, parseConnectionString } from '../../modules/common/index.js';
 import type { FaultReport, RunConfigSummary, RunSummary } from '../analysis/summary-types.js';
 import { EventCollector } from './event-collector.js';
 import { scrape, sumMetric } from './prometheus-text.js';
@@ -39,7 +39,11 @@ export interface MeasurementOptions {
   /** Called once a second with live counts (progress bar). */
   readonly onProgress?: (p: { sent: number; delivered: number; expected: number; queue: number }) => void;
   /** Scheduled faults: run at `atSecs` after the burst started; each returns what it did. */
-  readonly faults?: readonly { readonly name: string; readonly atSecs: number; readonly run: () => Promise<string> }[];
+  readonly faults?: readonly {
+    readonly name: string;
+    readonly atSecs: number;
+    readonly run: () => Promise<string>;
+  }[];
   /** Aborting ends the run early (Ctrl-C) with partial results. */
   readonly signal?: AbortSignal;
   readonly logger: Logger;
@@ -63,10 +67,20 @@ interface TranslatorStats {
  * @throws EdgePerfError when the hub cannot be reached or the simulator does not answer.
  */
 export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary> {
-  const runId = o.runId ?? `run-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 14)}-${randomUUID().slice(0, 6)}`;
+  const runId =
+    o.runId ??
+    `run-${new Date()
+      .toISOString()
+      .replace(/[-:.TZ]/g, '')
+      .slice(0, 14)}-${randomUUID().slice(0, 6)}`;
   const service = serviceClient(o.iothubConnectionString, o.caPem);
   const startedAtMs = Date.now();
-  const collector = new EventCollector({ sessionId: runId, burstLength: o.burst.burstLength, bursts: o.burst.bursts, startedAtMs });
+  const collector = new EventCollector({
+    sessionId: runId,
+    burstLength: o.burst.burstLength,
+    bursts: o.burst.bursts,
+    startedAtMs,
+  });
   const expected = o.burst.burstLength * o.burst.bursts;
   const consumer = o.eventHubName
     ? new EventHubConsumerClient(o.consumerGroup, o.eventHubConnectionString, o.eventHubName)
@@ -86,8 +100,14 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
     );
   };
   try {
-    await withTimeout(consumer.getPartitionIds(), 15_000, () =>
-      new EdgePerfError('E_EVENTHUB', 'cannot reach the IoT Hub built-in endpoint (Event Hubs) within 15 s'),
+    await withTimeout(
+      consumer.getPartitionIds(),
+      15_000,
+      () =>
+        new EdgePerfError(
+          'E_EVENTHUB',
+          'cannot reach the IoT Hub built-in endpoint (Event Hubs) within 15 s',
+        ),
     );
     subscribe(new Date(startedAtMs - 2000));
     o.resubscribe?.on(() => {
@@ -96,7 +116,10 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
 
     const expiredAtStart = await ttlExpired(o.metricsUrl);
     await invoke(service, o, o.translatorModule, 'resetStats', {}).catch((err: Error) => {
-      o.logger.info({ err: err.message }, 'translator has no resetStats; source figures come from the simulator');
+      o.logger.info(
+        { err: err.message },
+        'translator has no resetStats; source figures come from the simulator',
+      );
     });
     const started = await invoke(service, o, o.simulatorModule, 'start', {
       sessionId: runId,
@@ -109,7 +132,10 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       devices: o.burst.devices,
     });
     if (started.status >= 300) {
-      throw new EdgePerfError('E_SIMULATOR', `simulator module ${o.simulatorModule} refused start: ${JSON.stringify(started.payload)}`);
+      throw new EdgePerfError(
+        'E_SIMULATOR',
+        `simulator module ${o.simulatorModule} refused start: ${JSON.stringify(started.payload)}`,
+      );
     }
     const burstStartMs = Date.now();
 
@@ -137,22 +163,25 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       const text = o.metricsUrl ? await scrape(o.metricsUrl) : undefined;
       const queue = text ? sumMetric(text, 'edgehub_queue_length') : 0;
       peakQueue = Math.max(peakQueue, queue);
-      const stats = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))?.payload as
-        | TranslatorStats
-        | undefined;
+      const stats = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))
+        ?.payload as TranslatorStats | undefined;
       const sent = stats?.sentRecords ?? 0;
       const t = Math.floor((now - startedAtMs) / 1000);
       while (queueSeries.length < t) queueSeries.push(queueSeries.at(-1) ?? 0);
       while (sourceSeries.length < t) sourceSeries.push(0);
       queueSeries[t] = queue;
       sourceSeries[t] = Math.max(0, sent - lastSent);
+      // Progress = the translator's counter moved (it restarts from 0 after a kill); an unchanged
+      // counter must not count, or a run that lost messages never reaches its idle timeout.
+      const sourceMoved = sent !== lastSent;
       lastSent = sent;
       const delivered = collector.integrity.deliveredCount;
       o.onProgress?.({ sent, delivered, expected, queue });
       if (collector.integrity.complete) break;
       if (collector.lastArrivalAtMs > lastProgressMs) lastProgressMs = collector.lastArrivalAtMs;
-      if (sent > 0 && sent > (lastSent === sent ? 0 : lastSent)) lastProgressMs = Math.max(lastProgressMs, now - 1000);
-      const idleSecs = (now - Math.max(lastProgressMs, burstStartMs + o.burst.bursts * o.burst.burstWaitMs)) / 1000;
+      if (sourceMoved) lastProgressMs = Math.max(lastProgressMs, now - 1000);
+      const idleSecs =
+        (now - Math.max(lastProgressMs, burstStartMs + o.burst.bursts * o.burst.burstWaitMs)) / 1000;
       if (idleSecs > o.timeoutSecs) {
         partial = true;
         o.logger.warn({ idleSecs: Math.round(idleSecs) }, 'no new messages: ending with partial results');
@@ -160,9 +189,8 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       }
     }
 
-    const final = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))?.payload as
-      | TranslatorStats
-      | undefined;
+    const final = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))
+      ?.payload as TranslatorStats | undefined;
     const expired = Math.max(0, (await ttlExpired(o.metricsUrl)) - expiredAtStart);
     const up = collector.upstream();
     const source = sourceFigures(final, burstStartMs, up.lastEnqueuedMs);
@@ -206,7 +234,8 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
 
 function sourceFigures(stats: TranslatorStats | undefined, burstStartMs: number, fallbackEndMs: number) {
   const messages = stats?.sentRecords ?? 0;
-  const from = stats?.firstReceivedAtMs && stats.firstReceivedAtMs > 0 ? stats.firstReceivedAtMs : burstStartMs;
+  const from =
+    stats?.firstReceivedAtMs && stats.firstReceivedAtMs > 0 ? stats.firstReceivedAtMs : burstStartMs;
   const to = stats?.lastSentAtMs && stats.lastSentAtMs > 0 ? stats.lastSentAtMs : fallbackEndMs;
   const secs = (to - from) / 1000;
   return {
@@ -220,7 +249,8 @@ function serviceClient(cs: string, caPem: string | undefined): Client {
   const host = parseConnectionString(cs).HostName ?? '';
   const client = Client.fromConnectionString(cs);
   // The service SDK takes neither a port nor a CA: the local runtime needs our agent (see rest-client-agent.ts).
-  if (host.includes(':') || caPem !== undefined) return useLocalHubAgent(client, createLocalHubAgent(caPem ? { caPem } : {}));
+  if (host.includes(':') || caPem !== undefined)
+    return useLocalHubAgent(client, createLocalHubAgent(caPem ? { caPem } : {}));
   return client;
 }
 
@@ -232,12 +262,19 @@ async function invoke(
   payload: unknown,
 ): Promise<{ status: number; payload: unknown }> {
   try {
-    const res = await service.invokeDeviceMethod(o.deviceId, moduleId, { methodName, payload, responseTimeoutInSeconds: 10 });
+    const res = await service.invokeDeviceMethod(o.deviceId, moduleId, {
+      methodName,
+      payload,
+      responseTimeoutInSeconds: 10,
+    });
     return res.result as { status: number; payload: unknown };
   } catch (err) {
     const e = err as Error & { responseBody?: string };
     const why = e.responseBody ? `${e.message}: ${e.responseBody}` : e.message;
-    throw new EdgePerfError('E_METHOD', `module ${o.deviceId}/${moduleId} did not answer ${methodName}: ${why}`);
+    throw new EdgePerfError(
+      'E_METHOD',
+      `module ${o.deviceId}/${moduleId} did not answer ${methodName}: ${why}`,
+    );
   }
 }
 
@@ -249,9 +286,17 @@ async function ttlExpired(metricsUrl: string | undefined): Promise<number> {
 
 function toHubEvent(e: ReceivedEventData) {
   const raw = (e.getRawAmqpMessage?.().body as { content?: Buffer } | Buffer | undefined) ?? undefined;
-  const rawBytes = Buffer.isBuffer(raw) ? raw.length : Buffer.isBuffer(raw?.content) ? raw.content.length : undefined;
+  const rawBytes = Buffer.isBuffer(raw)
+    ? raw.length
+    : Buffer.isBuffer(raw?.content)
+      ? raw.content.length
+      : undefined;
   const body = e.body as unknown;
-  const bodyBytes = rawBytes ?? (Buffer.isBuffer(body) ? body.length : Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body)));
+  const bodyBytes =
+    rawBytes ??
+    (Buffer.isBuffer(body)
+      ? body.length
+      : Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body)));
   return {
     body,
     properties: e.properties ?? {},
@@ -267,17 +312,24 @@ function toHubEvent(e: ReceivedEventData) {
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, rej) => (timer = setTimeout(() => rej(error()), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, rej) => (timer = setTimeout(() => rej(error()), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -32,7 +32,20 @@ afterAll(() => {
 describe('edgeperf local and run', () => {
   it('local --json accounts for every message of a multi-burst run and ends by count', async () => {
     const t0 = Date.now();
-    const res = await edgeperf(['local', '--burst-length', '1500', '--bursts', '2', '--burst-wait-ms', '500', '--target-rate', '1000', '--timeout', '60', '--json']);
+    const res = await edgeperf([
+      'local',
+      '--burst-length',
+      '1500',
+      '--bursts',
+      '2',
+      '--burst-wait-ms',
+      '500',
+      '--target-rate',
+      '1000',
+      '--timeout',
+      '60',
+      '--json',
+    ]);
     expect(res.code, res.stderr.slice(-2000)).toBe(0);
     const lines = res.stdout.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -55,7 +68,12 @@ describe('edgeperf local and run', () => {
   it('run measures a separately started runtime through its printed connection strings', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cli-run-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const manifest = generateManifest({ profile: 'high-rate', ratePerSec: 1000, payloadLength: 512, target: 'local' });
+    const manifest = generateManifest({
+      profile: 'high-rate',
+      ratePerSec: 1000,
+      payloadLength: 512,
+      target: 'local',
+    });
     const ports: number[] = [];
     for (let i = 0; i < 4; i++) ports.push(await freePort());
     relocatePorts(manifest as unknown as Record<string, unknown>, () => ports.shift() ?? 0);
@@ -63,18 +81,59 @@ describe('edgeperf local and run', () => {
     writeFileSync(file, JSON.stringify(manifest));
     const emulator: ChildProcess = spawn(
       process.execPath,
-      [cli, 'emulator', '--json', '--manifest', file, '--state-dir', join(dir, 'state'), '--mqtt-port', '0', '--amqp-port', '0', '--metrics-port', '0', '--eventhubs-port', '0'],
+      [
+        cli,
+        'emulator',
+        '--json',
+        '--manifest',
+        file,
+        '--state-dir',
+        join(dir, 'state'),
+        '--mqtt-port',
+        '0',
+        '--amqp-port',
+        '0',
+        '--metrics-port',
+        '0',
+        '--eventhubs-port',
+        '0',
+      ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     cleanup.push(() => emulator.kill('SIGKILL'));
-    const line = await new Promise<string>((res) => createInterface({ input: emulator.stdout as NodeJS.ReadableStream }).once('line', res));
-    const ready = JSON.parse(line) as { iothub: string; eventHubs: { builtin: string }; edgeDeviceId: string; caFile: string; edgeHub: { metrics: string } };
+    const line = await new Promise<string>((res) =>
+      createInterface({ input: emulator.stdout as NodeJS.ReadableStream }).once('line', res),
+    );
+    const ready = JSON.parse(line) as {
+      iothub: string;
+      eventHubs: { builtin: string };
+      edgeDeviceId: string;
+      caFile: string;
+      edgeHub: { metrics: string };
+    };
     expect(readFileSync(ready.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
 
     const res = await edgeperf([
-      'run', '--iothub-connection-string', ready.iothub, '--eventhub-connection-string', ready.eventHubs.builtin,
-      '--device-id', ready.edgeDeviceId, '--ca-file', ready.caFile, '--metrics-url', ready.edgeHub.metrics,
-      '--burst-length', '1000', '--target-rate', '1000', '--payload-length', '512', '--timeout', '60', '--json',
+      'run',
+      '--iothub-connection-string',
+      ready.iothub,
+      '--eventhub-connection-string',
+      ready.eventHubs.builtin,
+      '--device-id',
+      ready.edgeDeviceId,
+      '--ca-file',
+      ready.caFile,
+      '--metrics-url',
+      ready.edgeHub.metrics,
+      '--burst-length',
+      '1000',
+      '--target-rate',
+      '1000',
+      '--payload-length',
+      '512',
+      '--timeout',
+      '60',
+      '--json',
     ]);
     expect(res.code, res.stderr.slice(-2000)).toBe(0);
     const s = JSON.parse(res.stdout) as RunSummary;
@@ -87,15 +146,54 @@ describe('edgeperf local and run', () => {
     expect(await stopped).toBe(0);
   });
 
+  it('sweep runs a fresh local runtime per cell and writes JSON, CSV and an HTML report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-sweep-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const res = await edgeperf([
+      'sweep',
+      '--app-batch-max-bytes',
+      '0,65536',
+      '--burst-length',
+      '800',
+      '--target-rate',
+      '800',
+      '--out',
+      join(dir, 'sweep.json'),
+      '--csv',
+      join(dir, 'sweep.csv'),
+      '--report',
+      join(dir, 'sweep.html'),
+    ]);
+    expect(res.code, res.stderr.slice(-2000)).toBe(0);
+    const sweep = JSON.parse(readFileSync(join(dir, 'sweep.json'), 'utf8')) as {
+      axes: string[];
+      cells: { params: Record<string, unknown>; summary: RunSummary }[];
+    };
+    expect(sweep.axes).toEqual(['appBatchMaxBytes']);
+    expect(sweep.cells.map((c) => c.params.appBatchMaxBytes)).toEqual([0, 65536]);
+    const [naive, batched] = sweep.cells.map((c) => c.summary);
+    expect(naive?.integrity.delivered).toBe(800);
+    expect(batched?.integrity.delivered).toBe(800);
+    // Without application batching every logical message is its own IoT Hub message.
+    expect(naive?.upstream.hubMessages).toBe(800 + (naive?.integrity.duplicates ?? 0));
+    expect(batched?.upstream.hubMessages).toBeLessThan(100);
+    expect(readFileSync(join(dir, 'sweep.csv'), 'utf8').trim().split('\n')).toHaveLength(5); // header + (burst, total) per cell
+    expect(readFileSync(join(dir, 'sweep.html'), 'utf8')).toContain('<svg');
+  });
+
   it('names the missing connection string and exits 2', async () => {
     const res = await edgeperf(['run', '--device-id', 'd']);
     expect(res.code).toBe(2);
-    expect(res.stderr.trim()).toBe('edgeperf: missing --iothub-connection-string (or env EDGEPERF_IOTHUB_CONNECTION_STRING)');
+    expect(res.stderr.trim()).toBe(
+      'edgeperf: missing --iothub-connection-string (or env EDGEPERF_IOTHUB_CONNECTION_STRING)',
+    );
   });
 
   it('rejects an out-of-range flag with the allowed range and exit 2', async () => {
     const res = await edgeperf(['local', '--target-rate', '-5']);
     expect(res.code).toBe(2);
-    expect(res.stderr).toContain("option '--target-rate <r>' argument '-5' is invalid. must be a number from 0 to 1000000");
+    expect(res.stderr).toContain(
+      "option '--target-rate <r>' argument '-5' is invalid. must be a number from 0 to 1000000",
+    );
   });
 });
