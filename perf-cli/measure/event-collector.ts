@@ -80,8 +80,8 @@ export class EventCollector {
       if (!this.integrity.record(p.sid, p.burst, p.seq, p.dev ?? event.deviceId ?? '')) continue;
       const latency = Math.max(0, event.enqueuedTimeMs - p.ts);
       this.latencies.push(latency);
-      let bl = this.burstLatencies.get(p.burst);
-      if (bl === undefined) this.burstLatencies.set(p.burst, (bl = []));
+      const bl = this.burstLatencies.get(p.burst) ?? [];
+      if (bl.length === 0) this.burstLatencies.set(p.burst, bl);
       bl.push(latency);
       const span = this.burstSpan.get(p.burst) ?? { first: p.ts, last: event.enqueuedTimeMs, count: 0 };
       span.first = Math.min(span.first, p.ts);

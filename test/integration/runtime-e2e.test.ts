@@ -2,12 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventHubConsumerClient, earliestEventPosition, type ReceivedEventData } from '@azure/event-hubs';
-import { ModuleClient, Message } from 'azure-iot-device';
+import { Message, ModuleClient } from 'azure-iot-device';
 import { Amqp } from 'azure-iot-device-amqp';
 import { Mqtt } from 'azure-iot-device-mqtt';
 import { Client, Registry } from 'azure-iothub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalEdgeRuntime, parseDeployment, type RuntimeReadyInfo, useLocalHubAgent } from '../../emulator/index.js';
+import {
+  LocalEdgeRuntime,
+  parseDeployment,
+  type RuntimeReadyInfo,
+  useLocalHubAgent,
+} from '../../emulator/index.js';
 import { createLogger } from '../../modules/common/index.js';
 
 // The whole runtime as a user meets it: a manifest in, connection strings out, unmodified SDK
@@ -29,7 +34,11 @@ function manifest() {
           runtime: { type: 'docker', settings: {} },
           systemModules: {
             edgeAgent: { type: 'docker', settings: { image: 'mcr.microsoft.com/azureiotedge-agent:1.5' } },
-            edgeHub: { type: 'docker', settings: { image: 'mcr.microsoft.com/azureiotedge-hub:1.5' }, env: {} },
+            edgeHub: {
+              type: 'docker',
+              settings: { image: 'mcr.microsoft.com/azureiotedge-hub:1.5' },
+              env: {},
+            },
           },
           modules: {
             sender: mod('example.azurecr.io/sender:1'),
@@ -41,7 +50,11 @@ function manifest() {
         'properties.desired': {
           schemaVersion: '1.1',
           routes: {
-            up: { route: 'FROM /messages/modules/sender/outputs/up INTO $upstream', priority: 0, timeToLiveSecs: 600 },
+            up: {
+              route: 'FROM /messages/modules/sender/outputs/up INTO $upstream',
+              priority: 0,
+              timeToLiveSecs: 600,
+            },
             fwd: 'FROM /messages/modules/sender/outputs/fwd INTO BrokeredEndpoint("/modules/receiver/inputs/in")',
           },
           storeAndForwardConfiguration: { timeToLiveSecs: 7200 },
@@ -61,7 +74,10 @@ async function moduleClient(connectionString: string, caFile: string, transport:
     await client.open();
     return client;
   } finally {
-    for (const [k, v] of [['EdgeHubConnectionString', saved.cs], ['EdgeModuleCACertificateFile', saved.ca]] as const) {
+    for (const [k, v] of [
+      ['EdgeHubConnectionString', saved.cs],
+      ['EdgeModuleCACertificateFile', saved.ca],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -93,7 +109,9 @@ afterAll(async () => {
 describe('local edge runtime, end to end with unmodified clients', () => {
   it('prints a connection string for every module and trusts its own CA', () => {
     expect(Object.keys(ready.modules).sort()).toEqual(['receiver', 'sender']);
-    expect(ready.modules.sender).toMatch(/^HostName=.+;DeviceId=edge-device;ModuleId=sender;SharedAccessKey=.+;GatewayHostName=localhost:\d+$/);
+    expect(ready.modules.sender).toMatch(
+      /^HostName=.+;DeviceId=edge-device;ModuleId=sender;SharedAccessKey=.+;GatewayHostName=localhost:\d+$/,
+    );
     expect(ready.eventHubs.builtin).toContain('UseDevelopmentEmulator=true');
   });
 
@@ -122,7 +140,8 @@ describe('local edge runtime, end to end with unmodified clients', () => {
       { startPosition: earliestEventPosition, maxWaitTimeInSeconds: 1 },
     );
     const deadline = Date.now() + 15_000;
-    while ((events.length < 1 || inputs.length < 1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((events.length < 1 || inputs.length < 1) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     await sub.close();
     await consumer.close();
 
@@ -157,7 +176,12 @@ describe('local edge runtime, end to end with unmodified clients', () => {
     expect(result.result).toEqual({ status: 200, payload: { got: { n: 7 } } });
 
     const registry = useLocalHubAgent(Registry.fromConnectionString(ready.iothub), agent);
-    await registry.updateModuleTwin('edge-device', 'receiver', { properties: { desired: { threshold: 5 } } }, '*');
+    await registry.updateModuleTwin(
+      'edge-device',
+      'receiver',
+      { properties: { desired: { threshold: 5 } } },
+      '*',
+    );
     const deadline = Date.now() + 10_000;
     while (!patches.some((p) => (p as { threshold?: number }).threshold === 5) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));

@@ -9,7 +9,14 @@ describe('integrity from sequence numbers', () => {
     for (const seq of [0, 1, 2, 3]) t.record('s1', 2, seq, 'dev1');
     expect(t.record('other', 1, 4)).toBe(false);
     expect(t.record('s1', 3, 0)).toBe(false);
-    expect(t.figures(1)).toEqual({ sent: 10, delivered: 8, lost: 2, duplicates: 1, outOfOrder: 2, expired: 1 });
+    expect(t.figures(1)).toEqual({
+      sent: 10,
+      delivered: 8,
+      lost: 2,
+      duplicates: 1,
+      outOfOrder: 2,
+      expired: 1,
+    });
     expect(t.missingIn(1)).toBe(1);
     expect(t.complete).toBe(false);
     t.record('s1', 1, 4);
