@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerDeployCommand } from './commands/deploy.js';
 import { registerEmulatorCommand } from './commands/emulator.js';
 import { lintCommand } from './commands/lint.js';
 import { registerLocalCommand } from './commands/local.js';
@@ -28,5 +29,6 @@ export function buildProgram(): Command {
   registerLocalCommand(program);
   registerRunCommand(program);
   registerSweepCommand(program);
+  registerDeployCommand(program);
   return program;
 }

@@ -181,6 +181,23 @@ describe('edgeperf local and run', () => {
     expect(readFileSync(join(dir, 'sweep.html'), 'utf8')).toContain('<svg');
   });
 
+  it('deploy --dry-run validates a template and prints what would be applied', async () => {
+    const res = await edgeperf([
+      'deploy',
+      '--manifest',
+      'deployment/deployment.template.json',
+      '--device-id',
+      'dev1',
+      '--tag',
+      '1.2.3',
+      '--dry-run',
+    ]);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout) as { deviceId: string; modules: { name: string; image: string }[] };
+    expect(out.deviceId).toBe('dev1');
+    expect(out.modules.find((m) => m.name === 'translator')?.image).toBe('edgeperf/translator:1.2.3');
+  });
+
   it('names the missing connection string and exits 2', async () => {
     const res = await edgeperf(['run', '--device-id', 'd']);
     expect(res.code).toBe(2);

@@ -188,4 +188,19 @@ describe('local edge runtime, end to end with unmodified clients', () => {
     }
     expect(patches.some((p) => (p as { threshold?: number }).threshold === 5)).toBe(true);
   });
+
+  it('re-applies a manifest deployed through applyConfigurationContentOnDevice, keeping queued messages', async () => {
+    const next = manifest();
+    const hub = next.modulesContent.$edgeHub['properties.desired'] as { routes: Record<string, unknown> };
+    hub.routes.back = 'FROM /messages/modules/receiver/outputs/* INTO $upstream';
+    (next.modulesContent as Record<string, unknown>).receiver = { 'properties.desired': { threshold: 9 } };
+    const registry = useLocalHubAgent(Registry.fromConnectionString(ready.iothub), runtime.serviceAgent());
+    await registry.applyConfigurationContentOnDevice('edge-device', {
+      modulesContent: next.modulesContent as never,
+    });
+    const routes = (runtime.storeAndForward?.currentRoutes ?? []).map((r) => r.name).sort();
+    expect(routes).toEqual(['back', 'fwd', 'up']);
+    const twin = await registry.getModuleTwin('edge-device', 'receiver');
+    expect(twin.responseBody.properties.desired.threshold).toBe(9);
+  });
 });
