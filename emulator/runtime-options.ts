@@ -42,6 +42,14 @@ export interface LocalEdgeRuntimeOptions {
   readonly hub?: { readonly tier?: IotHubTier; readonly units?: number; readonly partitionCount?: number };
   /** Start modules whose image maps to a local entry point. Default true. */
   readonly startModules?: boolean;
+  /**
+   * Run the local stream job (the semantics of `asa/edgeperf.asaql`): it reads the built-in endpoint
+   * with consumer group `streamjob` from the earliest event and writes one row per (sid, burst,
+   * 1 s window) to the event hub `asa-output` (`RuntimeReadyInfo.eventHubs.asaOutput`). Rows appear
+   * once a window closes: up to the late-arrival delay (5 s, asa/JobConfig.json) after its end.
+   * Default true.
+   */
+  readonly streamJob?: boolean;
   /** Backoff base of edgeHub's upstream retries, ms. Default 1000 (edge-facts §2). */
   readonly retryBaseMs?: number;
   /** Retention of the built-in endpoint, events per partition. Default 1,000,000. */

@@ -22,6 +22,7 @@ import { IotHubRestServer } from './iothub/rest-server.js';
 import { RuntimeServiceBackend } from './iothub/service-backend.js';
 import { ensureRuntimeCertificates, type RuntimeCertificates } from './pki/index.js';
 import type { LocalEdgeRuntimeOptions } from './runtime-options.js';
+import { StreamJobRunner } from './streamjob/index.js';
 
 /** The line `edgeperf emulator --json` prints once ready (architecture.md). */
 export interface RuntimeReadyInfo {
@@ -34,8 +35,17 @@ export interface RuntimeReadyInfo {
   readonly modules: Readonly<Record<string, string>>;
   /** Service connection string (`HostName=host:port` when the REST port is not 443). */
   readonly iothub: string;
-  readonly eventHubs: { readonly builtin: string };
+  readonly eventHubs: {
+    readonly builtin: string;
+    /** The stream job's output event hub (`asa-output`), as the ASA job's Event Hub output. */
+    readonly asaOutput: string;
+  };
 }
+
+/** Event hub the local stream job writes its rows to (the ASA job's output). */
+const ASA_OUTPUT_HUB = 'asa-output';
+/** Consumer group the local stream job reads the built-in endpoint with (the ASA input's own). */
+const STREAM_JOB_CONSUMER_GROUP = 'streamjob';
 
 /** Env names a module may use to pick AMQP; its connection string then carries the AMQP port. */
 const AMQP_TRANSPORT_VALUES = new Set(['sdk-amqp', 'amqp', 'amqps']);
@@ -58,6 +68,7 @@ export class LocalEdgeRuntime {
   private linkRef: LinkModel | undefined;
   private eventLogRef: EventLog | undefined;
   private eventHubsRef: EventHubsServer | undefined;
+  private streamJobRef: StreamJobRunner | undefined;
   private mqtt: MqttEndpoint | undefined;
   private amqp: AmqpEndpoint | undefined;
   private rest: IotHubRestServer | undefined;
@@ -120,7 +131,10 @@ export class LocalEdgeRuntime {
 
     const partitionCount = this.options.hub?.partitionCount ?? 4;
     const eventLog = new EventLog({
-      hubs: [{ name: this.builtinEventHubName, partitionCount }],
+      hubs: [
+        { name: this.builtinEventHubName, partitionCount, consumerGroups: [STREAM_JOB_CONSUMER_GROUP] },
+        { name: ASA_OUTPUT_HUB, partitionCount: 2 },
+      ],
       retention: {
         // Bounded: a long soak keeps the last hour or these many events per partition, whichever is less.
         maxEventsPerPartition: this.options.retentionEventsPerPartition ?? 200_000,
@@ -202,6 +216,19 @@ export class LocalEdgeRuntime {
       logger: this.logger.child({ component: 'eventhubs' }),
     });
     await this.eventHubsRef.start();
+    if (this.options.streamJob ?? true) {
+      this.streamJobRef = new StreamJobRunner({
+        inputConnectionString: this.eventHubsRef.connectionString(this.builtinEventHubName, 'service'),
+        consumerGroup: STREAM_JOB_CONSUMER_GROUP,
+        outputConnectionString: this.eventHubsRef.connectionString(ASA_OUTPUT_HUB, 'service'),
+        // asa/JobConfig.json's ordering policy, so local rows close windows as the ASA job does.
+        lateArrivalMaxDelaySecs: 5,
+        outOfOrderMaxDelaySecs: 2,
+        outOfOrderPolicy: 'Adjust',
+        logger: this.logger.child({ component: 'streamjob' }),
+      });
+      await this.streamJobRef.start();
+    }
 
     const backend = new RuntimeServiceBackend({
       registry,
@@ -238,7 +265,10 @@ export class LocalEdgeRuntime {
       },
       modules,
       iothub: this.rest.serviceConnectionString('iothubowner', registry.serviceKey),
-      eventHubs: { builtin: this.eventHubsRef.connectionString(this.builtinEventHubName, 'service') },
+      eventHubs: {
+        builtin: this.eventHubsRef.connectionString(this.builtinEventHubName, 'service'),
+        asaOutput: this.eventHubsRef.connectionString(ASA_OUTPUT_HUB, 'service'),
+      },
     };
     this.logger.info({ modules: Object.keys(modules) }, 'local edge runtime ready');
     return this.ready;
@@ -352,18 +382,28 @@ export class LocalEdgeRuntime {
     return this.eventLogRef;
   }
 
+  /** The local stream job (after start, when the `streamJob` option is on). */
+  get streamJob(): StreamJobRunner | undefined {
+    return this.streamJobRef;
+  }
+
   /** An https.Agent that trusts the runtime CA and reaches the REST port (for the azure-iothub SDK in-process). */
   serviceAgent(): ReturnType<typeof createLocalHubAgent> {
     return createLocalHubAgent({ caPem: (this.certs as RuntimeCertificates).caPem });
   }
 
-  /** Stops modules first (they flush into edgeHub), then the servers, then the store (backup if configured). */
+  /**
+   * Stops modules first (they flush into edgeHub), then the servers, then the store (backup if
+   * configured), then the stream job (flushing open windows), then the Event Hubs endpoint.
+   */
   async stop(): Promise<void> {
     await this.supervisorRef?.stopAll();
     await this.mqtt?.stop();
     await this.amqp?.stop();
     await this.rest?.stop();
     await this.safRef?.stop();
+    // Before the server: its last windows are flushed to asa-output while the server still runs.
+    await this.streamJobRef?.stop();
     await this.eventHubsRef?.stop();
     await this.metricsRef?.stop();
   }

@@ -76,6 +76,8 @@ describe('edgeHub MQTT endpoint sessions and wire format', () => {
 
   it('keeps subscriptions of a clean:false session across reconnects, drops them on clean:true', async () => {
     const again = await connect(false);
+    // CONNACK can reach the client before the hub has attached the session: wait for the attach.
+    await until(() => rig.core.isConnected(identity), 'attached');
     const got: string[] = [];
     again.on('message', (_t, payload) => got.push(payload.toString()));
     // No SUBSCRIBE this time: the session still has the inputs subscription.
@@ -85,6 +87,7 @@ describe('edgeHub MQTT endpoint sessions and wire format', () => {
     await until(() => !rig.core.isConnected(identity), 'detached');
 
     const clean = await connect(true);
+    await until(() => rig.core.isConnected(identity), 'attached');
     await expect(rig.core.deliver('raw', 'input1', message('three'))).rejects.toMatchObject({
       code: 'E_MODULE_NOT_LISTENING',
     });
