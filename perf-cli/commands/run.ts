@@ -10,7 +10,7 @@ interface RunFlags extends MeasureFlags {
   iothubConnectionString?: string;
   eventhubConnectionString?: string;
   eventhubName?: string;
-  consumerGroup: string;
+  consumerGroup?: string;
   deviceId?: string;
   caFile?: string;
   metricsUrl?: string;
