@@ -30,7 +30,7 @@ export function registerDeployCommand(program: Command): void {
     )
     .requiredOption(
       '--manifest <file>',
-      'deployment manifest, or a template whose ${MODULES.x} placeholders are resolved',
+      'deployment manifest, or a template (its MODULES.name image placeholders are resolved)',
     )
     .option(
       '--iothub-connection-string <cs>',
