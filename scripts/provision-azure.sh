@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Provisions what `edgeperf run` measures against, with the az CLI: a resource group, an IoT Hub
-# with an IoT Edge device identity, an Event Hubs namespace and hub for the results, the Stream
-# Analytics job of asa/ (input, query, output bound, then started) and, optionally, a Log Analytics
-# workspace for the IoT Edge metrics collector. Idempotent: every resource is looked up first and
-# only created when missing. Prints the settings `edgeperf run` reads as NAME='value' lines.
+# with an IoT Edge device identity and a consumer group for edgeperf on its built-in endpoint, an
+# Event Hubs namespace and hub for the Stream Analytics results, the Stream Analytics job of asa/
+# (input, query, output bound, then started) and, optionally, a Log Analytics workspace for the
+# IoT Edge metrics collector. Idempotent: every resource is looked up first and only created when
+# missing. Prints the settings `edgeperf run` reads as NAME='value' lines.
 # Run with --help for every flag; scripts/README.md explains the output.
 set -euo pipefail
 
@@ -34,6 +35,10 @@ subscription=""
 dry_run=false
 env_file=""
 work_dir=""
+# edgeperf run reads every message from IoT Hub's built-in endpoint, in a consumer group of its own;
+# the "service" policy has ServiceConnect, which reading the built-in endpoint needs.
+readonly edgeperf_consumer_group="edgeperf"
+readonly builtin_policy="service"
 
 usage() {
   cat <<EOF
@@ -57,8 +62,9 @@ IoT Hub:
   --hub-units N              units, 1-200 (default: $hub_units)
   --hub-partitions N         device-to-cloud partitions, 2-128 (default: $hub_partitions)
   --device-id ID             IoT Edge device identity, created --edge-enabled (default: $device_id)
+  The built-in endpoint gets the consumer group $edgeperf_consumer_group, which \`edgeperf run\` reads.
 
-Event Hubs (the stream job's output, read by edgeperf):
+Event Hubs (the Stream Analytics job's output; edgeperf run does not read it):
   --eventhubs-namespace NAME namespace (default: <prefix>-ehns)
   --eventhubs-sku Basic|Standard|Premium  (default: $eh_sku)
   --eventhub-name NAME       hub (default: EventHubName of asa/Outputs/eventhub.json)
@@ -85,8 +91,12 @@ Output and safety:
 
 Printed settings (keep them private: they hold keys):
   EDGEPERF_IOTHUB_CONNECTION_STRING    IoT Hub service connection string (policy iothubowner)
-  EDGEPERF_EVENTHUB_CONNECTION_STRING  results Event Hub, policy "listen" (includes EntityPath)
-  EDGEPERF_EVENTHUB_NAME               results Event Hub name
+  EDGEPERF_EVENTHUB_CONNECTION_STRING  IoT Hub's built-in Event Hub-compatible endpoint, policy
+                                       "$builtin_policy" (includes EntityPath): what edgeperf run reads
+  EDGEPERF_CONSUMER_GROUP              consumer group on the built-in endpoint ($edgeperf_consumer_group)
+  EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING  Stream Analytics results Event Hub, policy "listen"
+                                       (includes EntityPath)
+  EDGEPERF_ASA_EVENTHUB_NAME           Stream Analytics results Event Hub name
   EDGEPERF_DEVICE_ID                   IoT Edge device id
   EDGEPERF_DEVICE_CONNECTION_STRING    the device's connection string, for setup-edge-device.sh
   with --log-analytics, for the metrics collector module:
@@ -234,9 +244,12 @@ output_error_policy="$(json_need "$job_config" OutputErrorPolicy Stop)"
 content_storage_policy="$(json_need "$job_config" ContentStoragePolicy SystemAccount)"
 streaming_units="${streaming_units:-$(json_need "$job_config" StreamingUnits 1)}"
 check_int --streaming-units "$streaming_units" 1 660
+# Readers in one consumer group steal each other's partitions (ASA takes them with an epoch).
+[[ "$input_consumer_group" != "$edgeperf_consumer_group" ]] ||
+  fail "$input_file: ConsumerGroupName must not be $edgeperf_consumer_group, which edgeperf run reads"
 grep -Eq '"Type"[[:space:]]*:[[:space:]]*"Json"' "$input_file" ||
   fail "$input_file: the edgeperf query reads JSON; its Serialization Type must be Json"
-# The ASA job and the edgeperf consumer name one listen rule and one send rule on the hub.
+# The ASA job's send rule and a listen rule for whoever reads the results on the hub.
 readonly listen_policy="listen"
 
 # ---- running az ---------------------------------------------------------------------------------
@@ -283,7 +296,7 @@ az_exists() {
 }
 
 # Values az_value fills in.
-hub_key="" send_key="" job_state="" hub_cs="" eh_cs="" device_cs=""
+hub_key="" send_key="" job_state="" hub_cs="" builtin_cs="" asa_eh_cs="" device_cs=""
 workspace_id="" workspace_key="" hub_resource_id=""
 
 # Sets variable $1 to the tsv output of an az query; in a dry run to the placeholder $2.
@@ -352,12 +365,14 @@ if ! az_exists iot hub show --name "$hub_name" --resource-group "$resource_group
   az_run iot hub create --name "$hub_name" --resource-group "$resource_group" --location "$location" \
     --sku "$hub_sku" --unit "$hub_units" --partition-count "$hub_partitions"
 fi
-# A consumer group of its own, so edgeperf or other readers of the built-in endpoint never steal
-# the job's events.
-az_exists iot hub consumer-group show --hub-name "$hub_name" --resource-group "$resource_group" \
-  --name "$input_consumer_group" ||
-  az_run iot hub consumer-group create --hub-name "$hub_name" --resource-group "$resource_group" \
-    --name "$input_consumer_group"
+# A consumer group each for the job and for edgeperf run: readers of the built-in endpoint in one
+# group steal each other's partitions, and edgeperf needs every message.
+for cg in "$input_consumer_group" "$edgeperf_consumer_group"; do
+  az_exists iot hub consumer-group show --hub-name "$hub_name" --resource-group "$resource_group" \
+    --name "$cg" ||
+    az_run iot hub consumer-group create --hub-name "$hub_name" --resource-group "$resource_group" \
+      --name "$cg"
+done
 
 log "IoT Edge device $device_id"
 az_exists iot hub device-identity show --hub-name "$hub_name" --resource-group "$resource_group" \
@@ -447,7 +462,11 @@ fi
 # ---- the settings edgeperf reads ----------------------------------------------------------------
 az_value hub_cs "<iothub-connection-string>" iot hub connection-string show --hub-name "$hub_name" \
   --resource-group "$resource_group" --policy-name iothubowner --key-type primary --query connectionString
-az_value eh_cs "<eventhub-connection-string>" eventhubs eventhub authorization-rule keys list \
+# The built-in endpoint's Event Hub-compatible connection string; az includes its EntityPath.
+az_value builtin_cs "<iothub-builtin-endpoint-connection-string>" iot hub connection-string show \
+  --hub-name "$hub_name" --resource-group "$resource_group" --default-eventhub \
+  --policy-name "$builtin_policy" --key-type primary --query connectionString
+az_value asa_eh_cs "<asa-eventhub-connection-string>" eventhubs eventhub authorization-rule keys list \
   --resource-group "$resource_group" --namespace-name "$eh_namespace" --eventhub-name "$eh_name" \
   --name "$listen_policy" --query primaryConnectionString
 az_value device_cs "<device-connection-string>" iot hub device-identity connection-string show \
@@ -462,8 +481,10 @@ env_line() {
 settings() {
   echo "# edgeperf settings for $hub_name (private: these hold keys)"
   env_line EDGEPERF_IOTHUB_CONNECTION_STRING "$hub_cs"
-  env_line EDGEPERF_EVENTHUB_CONNECTION_STRING "$eh_cs"
-  env_line EDGEPERF_EVENTHUB_NAME "$eh_name"
+  env_line EDGEPERF_EVENTHUB_CONNECTION_STRING "$builtin_cs"
+  env_line EDGEPERF_CONSUMER_GROUP "$edgeperf_consumer_group"
+  env_line EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING "$asa_eh_cs"
+  env_line EDGEPERF_ASA_EVENTHUB_NAME "$eh_name"
   env_line EDGEPERF_DEVICE_ID "$device_id"
   env_line EDGEPERF_DEVICE_CONNECTION_STRING "$device_cs"
   if $log_analytics; then

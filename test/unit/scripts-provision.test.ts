@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -92,6 +92,8 @@ describe('provision-azure.sh --dry-run', () => {
       `az iot hub create --name perfx-hub ${rg} --location northeurope --sku S3 --unit 2 --partition-count 8 --output none ${s}`,
       `az iot hub consumer-group show --hub-name perfx-hub ${rg} --name fixture-cg --output none ${s}`,
       `az iot hub consumer-group create --hub-name perfx-hub ${rg} --name fixture-cg --output none ${s}`,
+      `az iot hub consumer-group show --hub-name perfx-hub ${rg} --name edgeperf --output none ${s}`,
+      `az iot hub consumer-group create --hub-name perfx-hub ${rg} --name edgeperf --output none ${s}`,
       `az iot hub device-identity show --hub-name perfx-hub ${rg} --device-id dev-1 --output none ${s}`,
       `az iot hub device-identity create --hub-name perfx-hub ${rg} --device-id dev-1 --edge-enabled --output none ${s}`,
       `az eventhubs namespace show ${rg} --name perfx-ehns --output none ${s}`,
@@ -123,12 +125,15 @@ describe('provision-azure.sh --dry-run', () => {
       `az monitor log-analytics workspace get-shared-keys ${rg} --workspace-name perfx-law --query primarySharedKey --output tsv ${s}`,
       `az iot hub show --name perfx-hub ${rg} --query id --output tsv ${s}`,
       `az iot hub connection-string show --hub-name perfx-hub ${rg} --policy-name iothubowner --key-type primary --query connectionString --output tsv ${s}`,
+      `az iot hub connection-string show --hub-name perfx-hub ${rg} --default-eventhub --policy-name service --key-type primary --query connectionString --output tsv ${s}`,
       `az eventhubs eventhub authorization-rule keys list ${eh} --name listen --query primaryConnectionString --output tsv ${s}`,
       `az iot hub device-identity connection-string show --hub-name perfx-hub ${rg} --device-id dev-1 --query connectionString --output tsv ${s}`,
       '# edgeperf settings for perfx-hub (private: these hold keys)',
       "EDGEPERF_IOTHUB_CONNECTION_STRING='<iothub-connection-string>'",
-      "EDGEPERF_EVENTHUB_CONNECTION_STRING='<eventhub-connection-string>'",
-      "EDGEPERF_EVENTHUB_NAME='fixture-results'",
+      "EDGEPERF_EVENTHUB_CONNECTION_STRING='<iothub-builtin-endpoint-connection-string>'",
+      "EDGEPERF_CONSUMER_GROUP='edgeperf'",
+      "EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING='<asa-eventhub-connection-string>'",
+      "EDGEPERF_ASA_EVENTHUB_NAME='fixture-results'",
       "EDGEPERF_DEVICE_ID='dev-1'",
       "EDGEPERF_DEVICE_CONNECTION_STRING='<device-connection-string>'",
       "EDGEPERF_LOG_ANALYTICS_WORKSPACE_ID='<log-analytics-workspace-id>'",
@@ -160,9 +165,25 @@ describe('provision-azure.sh --dry-run', () => {
     expect(outProps.sharedAccessPolicyName).toBe(output.EventHubProperties.SharedAccessPolicyName);
     expect(r.stdout).toContain(`--streaming-units ${config.StreamingUnits} --saql @${asa}/edgeperf.asaql`);
     expect(r.stdout).toContain(`--compatibility-level ${config.CompatibilityLevel} `);
-    expect(r.stdout).toContain(`EDGEPERF_EVENTHUB_NAME='${output.EventHubProperties.EventHubName}'`);
+    expect(r.stdout).toContain(`EDGEPERF_ASA_EVENTHUB_NAME='${output.EventHubProperties.EventHubName}'`);
+    // edgeperf's consumer group on the built-in endpoint is not the job's.
+    expect(input.IoTHubProperties.ConsumerGroupName).not.toBe('edgeperf');
+    expect(r.stdout).toContain("EDGEPERF_CONSUMER_GROUP='edgeperf'");
     // --no-start: no start command.
     expect(r.stdout).not.toContain('job start');
+  });
+
+  it("refuses an ASA input that reads edgeperf's own consumer group", () => {
+    const asa = join(tmp, 'asa');
+    cpSync(fixtureAsa, asa, { recursive: true });
+    const input = join(asa, 'Inputs/hub.json');
+    writeFileSync(input, readFileSync(input, 'utf8').replace('"fixture-cg"', '"edgeperf"'));
+    const r = run(['--dry-run', '--asa-dir', asa]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim()).toBe(
+      `provision-azure.sh: ${input}: ConsumerGroupName must not be edgeperf, which edgeperf run reads`,
+    );
   });
 
   it('prints --help with every flag and its default', () => {
@@ -193,7 +214,9 @@ describe('provision-azure.sh --dry-run', () => {
       '--dry-run',
       'EDGEPERF_IOTHUB_CONNECTION_STRING',
       'EDGEPERF_EVENTHUB_CONNECTION_STRING',
-      'EDGEPERF_EVENTHUB_NAME',
+      'EDGEPERF_CONSUMER_GROUP',
+      'EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING',
+      'EDGEPERF_ASA_EVENTHUB_NAME',
       'EDGEPERF_DEVICE_ID',
     ]) {
       expect(r.stdout).toContain(flag);
@@ -249,6 +272,7 @@ describe('provision-azure.sh against a fake az', () => {
       'az group create',
       'az iot hub create',
       'az iot hub consumer-group create',
+      'az iot hub consumer-group create',
       'az iot hub device-identity create',
       'az eventhubs namespace create',
       'az eventhubs eventhub create',
@@ -265,10 +289,19 @@ describe('provision-azure.sh against a fake az', () => {
     expect(inputFile).toContain('"sharedAccessPolicyKey":"fake-primaryKey"');
     // ...and the file is gone now (the directory was the caller's, so it stays).
     expect(readdirSync(r.wd)).toEqual([]);
+    expect(
+      creates.filter((l) => l.includes('consumer-group create')).map((l) => l.split(' --name ')[1]),
+    ).toEqual(['fixture-cg --output none', 'edgeperf --output none']);
+    // The built-in endpoint's connection string comes from the service policy, Event Hub-compatible.
+    expect(r.log).toContain(
+      'az iot hub connection-string show --hub-name edgeperf-hub --resource-group edgeperf --default-eventhub --policy-name service --key-type primary --query connectionString --output tsv',
+    );
     const settings = [
       "EDGEPERF_IOTHUB_CONNECTION_STRING='fake-connectionString'",
-      "EDGEPERF_EVENTHUB_CONNECTION_STRING='fake-primaryConnectionString'",
-      "EDGEPERF_EVENTHUB_NAME='fixture-results'",
+      "EDGEPERF_EVENTHUB_CONNECTION_STRING='fake-connectionString'",
+      "EDGEPERF_CONSUMER_GROUP='edgeperf'",
+      "EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING='fake-primaryConnectionString'",
+      "EDGEPERF_ASA_EVENTHUB_NAME='fixture-results'",
       "EDGEPERF_DEVICE_ID='edgeperf-device'",
       "EDGEPERF_DEVICE_CONNECTION_STRING='fake-connectionString'",
     ];
