@@ -13,6 +13,7 @@ import { generateManifest } from '../manifest/index.js';
 import type { DeploymentManifest } from '../manifest/manifest-types.js';
 import { applyAssignments, parseSetAssignment } from '../manifest/set-path.js';
 import { runMeasurement } from '../measure/measurement.js';
+import { MosquittoBroker } from '../mosquitto-broker.js';
 import { addMeasureFlags, type MeasureFlags } from './measure-flags.js';
 import { emitResults, progressBar } from './measure-output.js';
 
@@ -20,6 +21,7 @@ import { emitResults, progressBar } from './measure-output.js';
 export type FaultSpec =
   | { readonly kind: 'kill-translator'; readonly atSecs: number }
   | { readonly kind: 'kill-runtime'; readonly atSecs: number }
+  | { readonly kind: 'restart-source-broker'; readonly atSecs: number }
   | { readonly kind: 'outage'; readonly atSecs: number; readonly durationSecs: number };
 
 /** Parses `kill-translator:AT_S`, `kill-runtime:AT_S`, `outage:AT_S:DUR_S` (repeatable). */
@@ -30,10 +32,10 @@ export function parseFault(value: string, previous: FaultSpec[] = []): FaultSpec
   const atSecs = num(at);
   if (rest.length > 0 || !Number.isFinite(atSecs)) {
     throw new InvalidArgumentError(
-      'must be kill-translator:AT_S, kill-runtime:AT_S or outage:AT_S:DURATION_S (seconds after the burst starts)',
+      'must be kill-translator:AT_S, kill-runtime:AT_S, restart-source-broker:AT_S or outage:AT_S:DURATION_S (seconds after the burst starts)',
     );
   }
-  if (kind === 'kill-translator' || kind === 'kill-runtime') {
+  if (kind === 'kill-translator' || kind === 'kill-runtime' || kind === 'restart-source-broker') {
     if (dur !== undefined) throw new InvalidArgumentError(`${kind} takes one time: ${kind}:AT_S`);
     return [...previous, { kind, atSecs }];
   }
@@ -43,7 +45,9 @@ export function parseFault(value: string, previous: FaultSpec[] = []): FaultSpec
       throw new InvalidArgumentError('outage needs a duration: outage:AT_S:DURATION_S');
     return [...previous, { kind, atSecs, durationSecs }];
   }
-  throw new InvalidArgumentError(`unknown fault "${kind}"; allowed: kill-translator, kill-runtime, outage`);
+  throw new InvalidArgumentError(
+    `unknown fault "${kind}"; allowed: kill-translator, kill-runtime, restart-source-broker, outage`,
+  );
 }
 
 export interface LocalFlags extends MeasureFlags {
@@ -64,6 +68,7 @@ export interface LocalFlags extends MeasureFlags {
   appBatchMaxWaitMs?: number;
   appBatch: boolean;
   keepState: boolean;
+  sourceBroker?: 'embedded' | 'mosquitto';
 }
 
 /** `edgeperf local`: starts the local runtime, then measures exactly as `edgeperf run` does against Azure. */
@@ -141,9 +146,17 @@ export function registerLocalCommand(program: Command): void {
     )
     .option(
       '--fault <spec>',
-      'inject kill-translator:AT_S, kill-runtime:AT_S or outage:AT_S:DUR_S (repeatable)',
+      'inject kill-translator:AT_S, kill-runtime:AT_S, restart-source-broker:AT_S or outage:AT_S:DUR_S (repeatable)',
       parseFault,
       [],
+    )
+    .addOption(
+      new Option(
+        '--source-broker <kind>',
+        "field broker: the translator's embedded one, or a Mosquitto that edgeperf starts (needed for restart-source-broker)",
+      )
+        .choices(['embedded', 'mosquitto'])
+        .default('embedded'),
     )
     .option(
       '--state-dir <dir>',
@@ -178,6 +191,18 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
     reserved.push(p);
   }
   relocatePorts(manifest as unknown as Record<string, unknown>, () => reserved.shift() ?? 0);
+  const wantsBrokerRestart = flags.fault.some((f) => f.kind === 'restart-source-broker');
+  if (wantsBrokerRestart && flags.sourceBroker !== 'mosquitto') {
+    throw new EdgePerfError('E_ARGS', '--fault restart-source-broker needs --source-broker mosquitto', {
+      exitCode: 2,
+    });
+  }
+  let broker: MosquittoBroker | undefined;
+  if (flags.sourceBroker === 'mosquitto') {
+    broker = new MosquittoBroker(join(stateDir, 'mosquitto'), reserved.shift() ?? (await freePort()));
+    useExternalBroker(manifest, broker.url);
+    await broker.start();
+  }
   const manifestFile = join(stateDir, 'deployment.json');
   writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
   const args = [
@@ -227,6 +252,8 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
         if (f.kind === 'outage')
           return (await runtime.control({ op: 'outage', durationMs: f.durationSecs * 1000 }))
             .detail as string;
+        if (f.kind === 'restart-source-broker')
+          return (await broker?.restart()) ?? 'no source broker to restart';
         const t0 = Date.now();
         runtime.kill();
         ready = await runtime.start();
@@ -265,10 +292,26 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
   } finally {
     process.removeListener('SIGINT', onSignal);
     await runtime.stop();
+    await broker?.stop();
     if (!flags.keepState && flags.stateDir === undefined) {
       const { rmSync } = await import('node:fs');
       rmSync(stateDir, { recursive: true, force: true });
     }
+  }
+}
+
+/** Points every module at an external field broker instead of the translator's embedded one. */
+function useExternalBroker(manifest: DeploymentManifest, url: string): void {
+  const agent = manifest.modulesContent.$edgeAgent['properties.desired'] as unknown as {
+    modules: Record<string, { env?: Record<string, { value: unknown }> }>;
+  };
+  for (const m of Object.values(agent.modules)) {
+    const env = m.env ?? {};
+    if (env.EmbeddedBrokerEnabled !== undefined) env.EmbeddedBrokerEnabled = { value: 'false' };
+    if (env.EmbeddedBrokerEnabled !== undefined || env.SourceUrl !== undefined)
+      env.SourceUrl = { value: url };
+    if (env.SourceBrokerUrl !== undefined) env.SourceBrokerUrl = { value: url };
+    m.env = env;
   }
 }
 

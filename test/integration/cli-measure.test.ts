@@ -198,6 +198,27 @@ describe('edgeperf local and run', () => {
     expect(out.modules.find((m) => m.name === 'translator')?.image).toBe('edgeperf/translator:1.2.3');
   });
 
+  it('restart-source-broker restarts a real Mosquitto mid-burst and nothing is lost', async () => {
+    const res = await edgeperf([
+      'local',
+      '--source-broker',
+      'mosquitto',
+      '--fault',
+      'restart-source-broker:1',
+      '--burst-length',
+      '2500',
+      '--target-rate',
+      '1000',
+      '--timeout',
+      '60',
+      '--json',
+    ]);
+    expect(res.code, res.stderr.slice(-2000)).toBe(0);
+    const s = JSON.parse(res.stdout) as RunSummary;
+    expect(s.faults?.[0]?.detail).toContain('mosquitto restarted');
+    expect(s.integrity).toMatchObject({ sent: 2500, delivered: 2500, lost: 0 });
+  });
+
   it('names the missing connection string and exits 2', async () => {
     const res = await edgeperf(['run', '--device-id', 'd']);
     expect(res.code).toBe(2);
