@@ -23,6 +23,12 @@ export interface RunSummary {
   readonly series?: RunSeries;
   /** Distribution of per-message latency for the HTML report; absent when not collected. */
   readonly latencyHistogram?: LatencyHistogram;
+  /**
+   * `false` when `latencyMs` was not computed from every message: `edgeperf run --results asa`
+   * reads per-window rows, so min/avg/max are exact but p50/p95/p99 are the maximum of the window
+   * percentiles (an upper bound; perf-cli/measure/asa-rows-collector.ts). Absent when exact.
+   */
+  readonly latencyExact?: false;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { createLogger, EdgePerfError } from '../../modules/common/index.js';
 import { action } from '../cli-errors.js';
 import { runMeasurement } from '../measure/measurement.js';
@@ -16,6 +16,9 @@ interface RunFlags extends MeasureFlags {
   metricsUrl?: string;
   maxUpstreamBatchSize?: string;
   transport: string;
+  results: 'builtin' | 'asa';
+  asaEventhubConnectionString?: string;
+  asaConsumerGroup?: string;
 }
 
 /** `edgeperf run`: the measurement against Azure (or any runtime reachable by connection strings). */
@@ -23,7 +26,7 @@ export function registerRunCommand(program: Command): void {
   const cmd = program
     .command('run')
     .description(
-      'run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint',
+      "run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint (or, with --results asa, the ASA job's rows)",
     )
     .option(
       '--iothub-connection-string <cs>',
@@ -56,7 +59,24 @@ export function registerRunCommand(program: Command): void {
       'label only: the MaxUpstreamBatchSize deployed on the device',
       '10',
     )
-    .option('--transport <name>', "label only: the translator's upstream transport", 'sdk-mqtt');
+    .option('--transport <name>', "label only: the translator's upstream transport", 'sdk-mqtt')
+    .addOption(
+      new Option(
+        '--results <source>',
+        "where the figures come from: 'builtin' reads every message from the built-in endpoint (exact); " +
+          "'asa' reads the ASA job's per-window rows (few reads at any rate; latency percentiles are upper bounds)",
+      )
+        .choices(['builtin', 'asa'])
+        .default('builtin'),
+    )
+    .option(
+      '--asa-eventhub-connection-string <cs>',
+      "with --results asa: the ASA job's output event hub, including EntityPath (env EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING)",
+    )
+    .option(
+      '--asa-consumer-group <name>',
+      'with --results asa: consumer group on the ASA output event hub (env EDGEPERF_ASA_CONSUMER_GROUP; default $Default)',
+    );
   addMeasureFlags(cmd, { burstLength: 20_000, targetRate: 2000 }).action(
     action(async (flags: RunFlags) => {
       const env = process.env;
@@ -69,11 +89,29 @@ export function registerRunCommand(program: Command): void {
         '--iothub-connection-string',
         'EDGEPERF_IOTHUB_CONNECTION_STRING',
       );
-      const eventHub = need(
-        flags.eventhubConnectionString ?? env.EDGEPERF_EVENTHUB_CONNECTION_STRING,
-        '--eventhub-connection-string',
-        'EDGEPERF_EVENTHUB_CONNECTION_STRING',
-      );
+      const asa = flags.results === 'asa';
+      // With asa the built-in endpoint is not read (see MeasurementOptions.results), so not required.
+      const eventHub = asa
+        ? undefined
+        : need(
+            flags.eventhubConnectionString ?? env.EDGEPERF_EVENTHUB_CONNECTION_STRING,
+            '--eventhub-connection-string',
+            'EDGEPERF_EVENTHUB_CONNECTION_STRING',
+          );
+      const asaOutput = asa
+        ? need(
+            flags.asaEventhubConnectionString ?? env.EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING,
+            '--asa-eventhub-connection-string',
+            'EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING',
+          )
+        : undefined;
+      if (asaOutput !== undefined && !/(^|;)\s*EntityPath=[^;]+/i.test(asaOutput)) {
+        throw new EdgePerfError(
+          'E_ARGS',
+          '--asa-eventhub-connection-string must include EntityPath=<the ASA output event hub>',
+          { exitCode: 2 },
+        );
+      }
       const deviceId = need(flags.deviceId ?? env.EDGEPERF_DEVICE_ID, '--device-id', 'EDGEPERF_DEVICE_ID');
       const caFile = flags.caFile ?? env.EDGEPERF_CA_FILE;
       let caPem: string | undefined;
@@ -93,9 +131,18 @@ export function registerRunCommand(program: Command): void {
       const summary = await runMeasurement({
         mode: 'run',
         iothubConnectionString: iothub,
-        eventHubConnectionString: eventHub,
+        ...(eventHub ? { eventHubConnectionString: eventHub } : {}),
         ...(eventHubName ? { eventHubName } : {}),
         consumerGroup: flags.consumerGroup ?? env.EDGEPERF_CONSUMER_GROUP ?? '$Default',
+        ...(asaOutput
+          ? {
+              results: {
+                kind: 'asa' as const,
+                connectionString: asaOutput,
+                consumerGroup: flags.asaConsumerGroup ?? env.EDGEPERF_ASA_CONSUMER_GROUP ?? '$Default',
+              },
+            }
+          : {}),
         deviceId,
         simulatorModule: flags.simulatorModule,
         translatorModule: flags.translatorModule,

@@ -4,6 +4,7 @@ import { Client } from 'azure-iothub';
 import { createLocalHubAgent, useLocalHubAgent } from '../../emulator/iothub/rest-client-agent.js';
 import { EdgePerfError, type Logger, parseConnectionString } from '../../modules/common/index.js';
 import type { FaultReport, RunConfigSummary, RunSummary } from '../analysis/summary-types.js';
+import { AsaRowsCollector } from './asa-rows-collector.js';
 import { EventCollector } from './event-collector.js';
 import { scrape, sumMetric } from './prometheus-text.js';
 
@@ -13,8 +14,11 @@ export interface MeasurementOptions {
   readonly runId?: string;
   /** IoT Hub service connection string (iothubowner or a policy with ServiceConnect). */
   readonly iothubConnectionString: string;
-  /** IoT Hub built-in endpoint (Event Hub-compatible) connection string, with EntityPath or `eventHubName`. */
-  readonly eventHubConnectionString: string;
+  /**
+   * IoT Hub built-in endpoint (Event Hub-compatible) connection string, with EntityPath or
+   * `eventHubName`. Required unless `results.kind` is `asa` (then not read).
+   */
+  readonly eventHubConnectionString?: string;
   readonly eventHubName?: string;
   readonly consumerGroup: string;
   readonly deviceId: string;
@@ -49,7 +53,28 @@ export interface MeasurementOptions {
   readonly logger: Logger;
   /** Called when the consumer must start over (the local runtime was restarted and its log is new). */
   readonly resubscribe?: { on: (listener: () => void) => void };
+  /**
+   * Where the results come from. Default `{ kind: 'builtin' }`: every logical message read from
+   * the built-in endpoint (exact). `asa`: the ASA job's per-window rows read from its output
+   * event hub *instead of* the built-in endpoint (then `eventHubConnectionString` is not read), see
+   * {@link AsaRowsCollector} for what rows can and cannot tell. Instead, not in addition: the
+   * point of the ASA path is that the measuring machine reads a few rows a second rather than
+   * every message (the built-in endpoint's egress, and a consumer that cannot keep up at high
+   * rates, are what it avoids), and mixing the two would give figures from neither.
+   */
+  readonly results?: MeasurementResultsOptions;
 }
+
+/** {@link MeasurementOptions.results}. */
+export type MeasurementResultsOptions =
+  | { readonly kind: 'builtin' }
+  | {
+      readonly kind: 'asa';
+      /** The ASA output event hub's connection string, with `EntityPath`. */
+      readonly connectionString: string;
+      /** Consumer group on that event hub; the summary takes only rows whose `sid` is the run id. */
+      readonly consumerGroup: string;
+    };
 
 interface TranslatorStats {
   sentRecords?: number;
@@ -62,9 +87,12 @@ interface TranslatorStats {
  * Runs one measured burst session: subscribes to IoT Hub's built-in endpoint, starts the simulator
  * through the service API, accounts for every logical message by its sequence number, samples
  * edgeHub's queue each second, and summarises. Ends when every message arrived, after
- * `timeoutSecs` without new data, or on abort.
+ * `timeoutSecs` without new data, or on abort. With `results: { kind: 'asa', … }` it reads the ASA
+ * job's rows instead (see {@link AsaRowsCollector}); rows appear only once a window closes (the
+ * job's late-arrival delay after it), which the no-data timeout must allow for.
  *
- * @throws EdgePerfError when the hub cannot be reached or the simulator does not answer.
+ * @throws EdgePerfError when the hub cannot be reached, the simulator does not answer, or the
+ *   built-in endpoint's connection string is missing in builtin mode (E_ARGS, exit 2).
  */
 export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary> {
   const runId =
@@ -73,6 +101,12 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       .toISOString()
       .replace(/[-:.TZ]/g, '')
       .slice(0, 14)}-${randomUUID().slice(0, 6)}`;
+  const asaResults = o.results?.kind === 'asa' ? o.results : undefined;
+  const builtinCs = o.eventHubConnectionString ?? '';
+  if (!asaResults && builtinCs === '')
+    throw new EdgePerfError('E_ARGS', 'missing eventHubConnectionString (the built-in endpoint)', {
+      exitCode: 2,
+    });
   const service = serviceClient(o.iothubConnectionString, o.caPem);
   const startedAtMs = Date.now();
   const collector = new EventCollector({
@@ -82,21 +116,50 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
     startedAtMs,
   });
   const expected = o.burst.burstLength * o.burst.bursts;
-  const consumer = o.eventHubName
-    ? new EventHubConsumerClient(o.consumerGroup, o.eventHubConnectionString, o.eventHubName)
-    : new EventHubConsumerClient(o.consumerGroup, o.eventHubConnectionString);
+  const asa = asaResults
+    ? new AsaRowsCollector({
+        sessionId: runId,
+        burstLength: o.burst.burstLength,
+        bursts: o.burst.bursts,
+        startedAtMs,
+      })
+    : undefined;
+  // What the loop watches, whichever source counts the messages.
+  const tally = asa ?? {
+    get delivered() {
+      return collector.integrity.deliveredCount;
+    },
+    get complete() {
+      return collector.integrity.complete;
+    },
+    get lastArrivalAtMs() {
+      return collector.lastArrivalAtMs;
+    },
+  };
+  const consumer = asaResults
+    ? new EventHubConsumerClient(asaResults.consumerGroup, asaResults.connectionString)
+    : o.eventHubName
+      ? new EventHubConsumerClient(o.consumerGroup, builtinCs, o.eventHubName)
+      : new EventHubConsumerClient(o.consumerGroup, builtinCs);
   let subscription: Subscription | undefined;
   const subscribe = (from: Date) => {
     subscription = consumer.subscribe(
       {
         processEvents: async (events: ReceivedEventData[]) => {
-          for (const e of events) collector.add(toHubEvent(e));
+          if (asa) for (const e of events) asa.addEvent(e.body);
+          else for (const e of events) collector.add(toHubEvent(e));
         },
         processError: async (err) => {
           o.logger.debug({ err: err.message }, 'event hub consumer error (retried)');
         },
       },
-      { startPosition: { enqueuedOn: from }, maxBatchSize: 500, maxWaitTimeInSeconds: 1 },
+      {
+        startPosition: { enqueuedOn: from },
+        maxBatchSize: 500,
+        maxWaitTimeInSeconds: 1,
+        // ASA packs line-separated rows into one body, which is not one JSON value: take the bytes.
+        ...(asa ? { skipParsingBodyAsJson: true } : {}),
+      },
     );
   };
   try {
@@ -106,7 +169,9 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       () =>
         new EdgePerfError(
           'E_EVENTHUB',
-          'cannot reach the IoT Hub built-in endpoint (Event Hubs) within 15 s',
+          asa
+            ? 'cannot reach the ASA output event hub within 15 s'
+            : 'cannot reach the IoT Hub built-in endpoint (Event Hubs) within 15 s',
         ),
     );
     subscribe(new Date(startedAtMs - 2000));
@@ -175,10 +240,10 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       // counter must not count, or a run that lost messages never reaches its idle timeout.
       const sourceMoved = sent !== lastSent;
       lastSent = sent;
-      const delivered = collector.integrity.deliveredCount;
+      const delivered = tally.delivered;
       o.onProgress?.({ sent, delivered, expected, queue });
-      if (collector.integrity.complete) break;
-      if (collector.lastArrivalAtMs > lastProgressMs) lastProgressMs = collector.lastArrivalAtMs;
+      if (tally.complete) break;
+      if (tally.lastArrivalAtMs > lastProgressMs) lastProgressMs = tally.lastArrivalAtMs;
       if (sourceMoved) lastProgressMs = Math.max(lastProgressMs, now - 1000);
       const idleSecs =
         (now - Math.max(lastProgressMs, burstStartMs + o.burst.bursts * o.burst.burstWaitMs)) / 1000;
@@ -192,6 +257,18 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
     const final = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))
       ?.payload as TranslatorStats | undefined;
     const expired = Math.max(0, (await ttlExpired(o.metricsUrl)) - expiredAtStart);
+    if (asa) {
+      return asaSummary(o, runId, asa, {
+        final,
+        burstStartMs,
+        expired,
+        peakQueue,
+        queueSeries,
+        sourceSeries,
+        faultReports,
+        partial,
+      });
+    }
     const up = collector.upstream();
     const source = sourceFigures(final, burstStartMs, up.lastEnqueuedMs);
     const series = collector.seriesUpstream();
@@ -230,6 +307,64 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
     await consumer.close().catch(() => undefined);
     await service.close().catch(() => undefined);
   }
+}
+
+/**
+ * The summary from the ASA rows: the same shape as the built-in endpoint's, with
+ * `latencyExact: false`, no histogram, and `hubMessages`/`meteredUnits4KB` 0 (rows count logical
+ * messages, not IoT Hub messages).
+ */
+function asaSummary(
+  o: MeasurementOptions,
+  runId: string,
+  asa: AsaRowsCollector,
+  run: {
+    final: TranslatorStats | undefined;
+    burstStartMs: number;
+    expired: number;
+    peakQueue: number;
+    queueSeries: number[];
+    sourceSeries: number[];
+    faultReports: FaultReport[];
+    partial: boolean;
+  },
+): RunSummary {
+  const ignored = asa.ignored;
+  if (ignored.malformed + ignored.unexpected + ignored.repeated > 0)
+    o.logger.warn(ignored, 'ASA output rows ignored (not rows, burst out of range, or repeats)');
+  const up = asa.upstream();
+  const series = asa.seriesUpstream();
+  const { queueSeries, sourceSeries } = run;
+  const len = Math.max(series.upstreamRate.length, queueSeries.length, sourceSeries.length);
+  const pad = <T>(a: T[], v: T) => [...a, ...new Array<T>(Math.max(0, len - a.length)).fill(v)];
+  return {
+    mode: o.mode,
+    runId,
+    config: o.config,
+    source: sourceFigures(run.final, run.burstStartMs, up.lastEnqueuedMs),
+    upstream: {
+      messages: up.messages,
+      hubMessages: 0,
+      ratePerSec: up.ratePerSec,
+      throughputKBps: up.throughputKBps,
+      meteredUnits4KB: 0,
+    },
+    latencyMs: asa.latency(),
+    latencyExact: false,
+    queue: { peakLength: run.peakQueue, samples: queueSeries.length },
+    integrity: asa.integrity(run.expired),
+    ...(run.faultReports.length > 0 ? { faults: run.faultReports } : {}),
+    ...(run.partial ? { partial: true } : {}),
+    bursts: asa.bursts(),
+    series: {
+      t: Array.from({ length: len }, (_, i) => i),
+      sourceRate: pad(sourceSeries, 0),
+      upstreamRate: pad(series.upstreamRate, 0),
+      queueLength: pad(queueSeries, queueSeries.at(-1) ?? 0),
+      latencyP50: pad(series.latencyP50, null),
+      latencyP99: pad(series.latencyP99, null),
+    },
+  };
 }
 
 function sourceFigures(stats: TranslatorStats | undefined, burstStartMs: number, fallbackEndMs: number) {
