@@ -22,6 +22,7 @@ import { identityOfResource, type LinkKind, parseLinkAddress } from './amqp-addr
 import { bodyBytes, toIncomingMessage } from './amqp-message.js';
 import { AmqpModuleLink } from './amqp-module-link.js';
 import { type HubCore, StoreFullError } from './contracts.js';
+import { guardAmqpFrameSize, MAX_WIRE_FRAME_BYTES } from './frame-guard.js';
 import { type Identity, identityKey } from './message.js';
 
 /** Options for {@link AmqpEndpoint}. */
@@ -83,6 +84,8 @@ export interface AmqpEndpointStats {
   inputsDelivered: number;
   /** TLS handshakes that failed (plain TCP, untrusted CA, …). */
   tlsErrors: number;
+  /** Connections dropped because a frame announced more than the advertised max-frame-size. */
+  oversizedFrames: number;
 }
 
 type LinkRole =
@@ -143,6 +146,7 @@ export class AmqpEndpoint {
     messagesRejected: 0,
     inputsDelivered: 0,
     tlsErrors: 0,
+    oversizedFrames: 0,
   };
   private readonly options: AmqpEndpointOptions;
   private readonly logger: Logger;
@@ -203,10 +207,16 @@ export class AmqpEndpoint {
       // Dispositions are tiny writes: without this, Nagle + delayed ACK cost ~40 ms per message
       // to a module that awaits each send (measured: 42 msg/s one-at-a-time).
       tcp_no_delay: true,
+      // Advertised in OPEN and enforced by guardAmqpFrameSize: rhea itself buffers any size.
+      max_frame_size: MAX_WIRE_FRAME_BYTES,
     } as Parameters<Container['listen']>[0]) as unknown as TlsServer;
     server.on('secureConnection', (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
+      guardAmqpFrameSize(socket, MAX_WIRE_FRAME_BYTES, (info) => {
+        this.stats.oversizedFrames += 1;
+        this.logger.warn(info, 'AMQP frame larger than max-frame-size; connection dropped');
+      });
     });
     server.on('tlsClientError', (err: Error) => {
       this.stats.tlsErrors += 1;

@@ -6,6 +6,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket } from '
 import { createLogger, type Logger, toError } from '../../modules/common/index.js';
 import type { AuthFailure, HubCore, MethodResult, ModuleLink } from './contracts.js';
 import { HubOperationError } from './core.js';
+import { guardMqttPacketSize, MAX_WIRE_FRAME_BYTES } from './frame-guard.js';
 import { type EdgeMessage, type Identity, identityKey } from './message.js';
 import {
   classifySubscription,
@@ -58,6 +59,8 @@ export interface MqttEndpointStats {
   inputsDelivered: number;
   /** TLS handshakes that failed (plain TCP, untrusted client, …). */
   tlsErrors: number;
+  /** Connections dropped because a packet announced more than {@link MAX_WIRE_FRAME_BYTES}. */
+  oversizedPackets: number;
 }
 
 const SUBSCRIPTION_KINDS: readonly SubscriptionKind[] = [
@@ -243,6 +246,7 @@ export class MqttEndpoint {
     refusedMessageDisconnects: 0,
     inputsDelivered: 0,
     tlsErrors: 0,
+    oversizedPackets: 0,
   };
   private readonly options: MqttEndpointOptions;
   private readonly logger: Logger;
@@ -340,6 +344,10 @@ export class MqttEndpoint {
         // PUBACKs are tiny: without noDelay, Nagle + delayed ACK add ~40 ms to each one-at-a-time send.
         socket.setNoDelay(true);
         broker.handle(socket);
+        guardMqttPacketSize(socket, MAX_WIRE_FRAME_BYTES, (info) => {
+          this.stats.oversizedPackets += 1;
+          this.logger.warn(info, 'MQTT packet too large; connection dropped');
+        });
       },
     );
     server.on('tlsClientError', (err) => {

@@ -270,6 +270,7 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
       deviceId: ready.edgeDeviceId,
       simulatorModule: flags.simulatorModule,
       translatorModule: flags.translatorModule,
+      moreTranslatorModules: translatorModules(manifest, flags.translatorModule).slice(1),
       caPem,
       metricsUrl: ready.edgeHub.metrics,
       burst: {
@@ -298,6 +299,20 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
       rmSync(stateDir, { recursive: true, force: true });
     }
   }
+}
+
+/** The translator instances of a manifest: the named one first, then every module with translator env. */
+export function translatorModules(manifest: DeploymentManifest, first: string): string[] {
+  const agent = manifest.modulesContent.$edgeAgent['properties.desired'] as unknown as {
+    modules: Record<string, { env?: Record<string, unknown> }>;
+  };
+  const others = Object.entries(agent.modules)
+    .filter(
+      ([name, m]) =>
+        name !== first && (m.env?.BatchEnabled !== undefined || m.env?.UpstreamTransport !== undefined),
+    )
+    .map(([name]) => name);
+  return agent.modules[first] === undefined ? others : [first, ...others];
 }
 
 /** Points every module at an external field broker instead of the translator's embedded one. */
@@ -334,17 +349,19 @@ function buildManifest(flags: LocalFlags): DeploymentManifest {
       target: 'local',
     });
   }
-  const t = flags.translatorModule;
   const sets = [...flags.set];
   if (flags.maxUpstreamBatchSize !== undefined)
     sets.push(`$edgeHub.env.MaxUpstreamBatchSize=${flags.maxUpstreamBatchSize}`);
-  if (flags.transport !== undefined) sets.push(`${t}.env.UpstreamTransport=${flags.transport}`);
-  if (!flags.appBatch) sets.push(`${t}.env.BatchEnabled=false`);
-  if (flags.appBatchMaxMessages !== undefined)
-    sets.push(`${t}.env.BatchMaxMessages=${flags.appBatchMaxMessages}`);
-  if (flags.appBatchMaxBytes !== undefined) sets.push(`${t}.env.BatchMaxBytes=${flags.appBatchMaxBytes}`);
-  if (flags.appBatchMaxWaitMs !== undefined)
-    sets.push(`${t}.env.BatchMaxWaitTimeInMs=${flags.appBatchMaxWaitMs}`);
+  // Translator flags apply to every instance, so a multi-module run compares like with like.
+  for (const t of translatorModules(manifest, flags.translatorModule)) {
+    if (flags.transport !== undefined) sets.push(`${t}.env.UpstreamTransport=${flags.transport}`);
+    if (!flags.appBatch) sets.push(`${t}.env.BatchEnabled=false`);
+    if (flags.appBatchMaxMessages !== undefined)
+      sets.push(`${t}.env.BatchMaxMessages=${flags.appBatchMaxMessages}`);
+    if (flags.appBatchMaxBytes !== undefined) sets.push(`${t}.env.BatchMaxBytes=${flags.appBatchMaxBytes}`);
+    if (flags.appBatchMaxWaitMs !== undefined)
+      sets.push(`${t}.env.BatchMaxWaitTimeInMs=${flags.appBatchMaxWaitMs}`);
+  }
   applyAssignments(manifest, sets.map(parseSetAssignment));
   return manifest;
 }

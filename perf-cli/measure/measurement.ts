@@ -24,6 +24,8 @@ export interface MeasurementOptions {
   readonly deviceId: string;
   readonly simulatorModule: string;
   readonly translatorModule: string;
+  /** Further translator instances (multi-module manifests); source figures add up over all of them. */
+  readonly moreTranslatorModules?: readonly string[];
   /** PEM of a private CA the service API's certificate chains to (the local runtime's). */
   readonly caPem?: string;
   /** edgeHub `/metrics` URL; when reachable, the queue series and TTL expiries come from it. */
@@ -180,6 +182,8 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
     });
 
     const expiredAtStart = await ttlExpired(o.metricsUrl);
+    for (const m of o.moreTranslatorModules ?? [])
+      await invoke(service, o, m, 'resetStats', {}).catch(() => undefined);
     await invoke(service, o, o.translatorModule, 'resetStats', {}).catch((err: Error) => {
       o.logger.info(
         { err: err.message },
@@ -228,8 +232,7 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       const text = o.metricsUrl ? await scrape(o.metricsUrl) : undefined;
       const queue = text ? sumMetric(text, 'edgehub_queue_length') : 0;
       peakQueue = Math.max(peakQueue, queue);
-      const stats = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))
-        ?.payload as TranslatorStats | undefined;
+      const stats = await translatorStats(service, o);
       const sent = stats?.sentRecords ?? 0;
       const t = Math.floor((now - startedAtMs) / 1000);
       while (queueSeries.length < t) queueSeries.push(queueSeries.at(-1) ?? 0);
@@ -254,8 +257,7 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       }
     }
 
-    const final = (await invoke(service, o, o.translatorModule, 'getStats', {}).catch(() => undefined))
-      ?.payload as TranslatorStats | undefined;
+    const final = await translatorStats(service, o);
     const expired = Math.max(0, (await ttlExpired(o.metricsUrl)) - expiredAtStart);
     if (asa) {
       return asaSummary(o, runId, asa, {
@@ -364,6 +366,27 @@ function asaSummary(
       latencyP50: pad(series.latencyP50, null),
       latencyP99: pad(series.latencyP99, null),
     },
+  };
+}
+
+/** `getStats` of every translator instance, added up (first receive and last ack across all). */
+async function translatorStats(service: Client, o: MeasurementOptions): Promise<TranslatorStats | undefined> {
+  const all = await Promise.all(
+    [o.translatorModule, ...(o.moreTranslatorModules ?? [])].map(
+      async (m) =>
+        (await invoke(service, o, m, 'getStats', {}).catch(() => undefined))?.payload as
+          | TranslatorStats
+          | undefined,
+    ),
+  );
+  const got = all.filter((s): s is TranslatorStats => s !== undefined);
+  if (got.length === 0) return undefined;
+  const firsts = got.map((s) => s.firstReceivedAtMs ?? 0).filter((v) => v > 0);
+  return {
+    sentRecords: got.reduce((a, s) => a + (s.sentRecords ?? 0), 0),
+    sentBytes: got.reduce((a, s) => a + (s.sentBytes ?? 0), 0),
+    firstReceivedAtMs: firsts.length > 0 ? Math.min(...firsts) : 0,
+    lastSentAtMs: Math.max(0, ...got.map((s) => s.lastSentAtMs ?? 0)),
   };
 }
 
