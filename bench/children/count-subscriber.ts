@@ -1,0 +1,31 @@
+import mqtt from 'mqtt';
+
+// Bench child: the ingest limit. A bare MQTT.js subscriber (QoS 1, like the translator's source)
+// that only counts. argv: brokerUrl topic expectedMessages. Prints {"subscribed":true}, then once
+// `expected` messages arrived {"count","bytes","firstMs","lastMs"}; stays up until SIGTERM so the
+// bench can read its /proc counters.
+
+const [url = 'mqtt://127.0.0.1:1883', topic = '#', expectedText = '1000'] = process.argv.slice(2);
+const expected = Number(expectedText);
+let count = 0;
+let bytes = 0;
+let firstMs = 0;
+let lastMs = 0;
+const client = mqtt.connect(url, { clientId: 'edgeperf-bench-counter', clean: true });
+client.on('message', (_topic, payload) => {
+  count++;
+  bytes += payload.length;
+  lastMs = Date.now();
+  if (firstMs === 0) firstMs = lastMs;
+  if (count === expected) process.stdout.write(`${JSON.stringify({ count, bytes, firstMs, lastMs })}\n`);
+});
+client.on('connect', () => {
+  client.subscribe(topic, { qos: 1 }, () =>
+    process.stdout.write(`${JSON.stringify({ subscribed: true })}\n`),
+  );
+});
+process.on('SIGTERM', () => {
+  process.stdout.write(`${JSON.stringify({ count, bytes, firstMs, lastMs, final: true })}\n`);
+  client.end(true, () => process.exit(0));
+  setTimeout(() => process.exit(0), 1000).unref();
+});

@@ -1,0 +1,62 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** One reading of a process's CPU and memory counters from /proc (Linux). */
+export interface ProcSample {
+  /** User + system CPU time so far, ms. */
+  readonly cpuMs: number;
+  /** Resident set now (VmRSS), bytes. */
+  readonly rssBytes: number;
+  /** Peak resident set since start (VmHWM), bytes. */
+  readonly peakRssBytes: number;
+}
+
+let ticksPerSec: number | undefined;
+
+/** Clock ticks per second (`getconf CLK_TCK`), 100 when it cannot be read. */
+export function clockTicksPerSec(): number {
+  if (ticksPerSec === undefined) {
+    try {
+      ticksPerSec = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSec = 100;
+    }
+  }
+  return ticksPerSec;
+}
+
+/**
+ * Parses `/proc/<pid>/stat` text into user+system CPU ms. The command name (field 2) may hold
+ * spaces and parentheses, so fields are counted from the last `)`.
+ * @throws Error when the text is not a stat line.
+ */
+export function parseProcStatCpuMs(stat: string, ticks: number): number {
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state): utime is field 14, stime field 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime))
+    throw new Error(`not a /proc stat line: ${stat.slice(0, 40)}`);
+  return ((utime + stime) * 1000) / ticks;
+}
+
+/** Reads a `kB` field such as `VmHWM` from `/proc/<pid>/status` text, in bytes; 0 when absent. */
+export function parseStatusKb(status: string, field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Samples a process; undefined when it has exited or /proc is unavailable. */
+export function sampleProcess(pid: number): ProcSample | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return {
+      cpuMs: parseProcStatCpuMs(stat, clockTicksPerSec()),
+      rssBytes: parseStatusKb(status, 'VmRSS'),
+      peakRssBytes: parseStatusKb(status, 'VmHWM'),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,594 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { orphanGuardPath } from '../emulator/agent/image-map.js';
+import type { EdgeMessage } from '../emulator/edgehub/message.js';
+import { LocalEdgeRuntime, parseDeployment } from '../emulator/index.js';
+import { createLogger, decodeEnvelopeBody, type Logger, readPerfFields } from '../modules/common/index.js';
+import { type ProcSample, sampleProcess } from './proc.js';
+import { type BenchKind, type BenchResult, percentile, round } from './report.js';
+
+/** Translator transports the bench runs. */
+export type BenchTransport = 'sdk-mqtt' | 'sdk-amqp' | 'raw-mqtt';
+
+/** Options for {@link BenchRunner}. */
+export interface BenchRunnerOptions {
+  /** Folder holding the compiled package (`dist`): children start from there. */
+  readonly distRoot: string;
+  /** Messages per throughput run (the runner's {@link BenchRunner.messages} starts here). */
+  readonly messages: number;
+  /** Simulator publishes awaiting PUBACK at once. Default 200. */
+  readonly publisherMaxInFlight?: number;
+  /** Naive module's send window (`NaiveMaxInFlight`). Default 16. */
+  readonly naiveMaxInFlight?: number;
+  /** A run ends when no message was counted for this long, ms. Default 20000. */
+  readonly stallTimeoutInMs?: number;
+  /** When set, modules under test write V8 CPU profiles (`--cpu-prof`) into this folder. */
+  readonly cpuProfDir?: string;
+  /** Progress lines (stderr). */
+  readonly progress: (line: string) => void;
+  readonly logger?: Logger;
+}
+
+/** Link of the throughput runs: fast, so edgeHub → IoT Hub is not what is measured. */
+export const FAST_LINK = { rttMs: 1, bandwidthMbps: 10_000 } as const;
+/** edgeHub env of the throughput runs: 200 messages per upstream batch (a naive module's 1 KB messages go 200 at a time). */
+export const FAST_EDGEHUB_ENV = { MaxUpstreamBatchSize: '200', UpstreamFanOutFactor: '10' } as const;
+/** Payload of the wire-limit publisher: 256 KiB less room for properties and system properties. */
+export const WIRE_PAYLOAD_BYTES = 256 * 1024 - 2048;
+
+/** Logical messages and latency counted at IoT Hub's ingest (the runtime's enqueue callback). */
+export class IngestCounter {
+  messages = 0;
+  upstreamMessages = 0;
+  bodyBytes = 0;
+  firstMs = 0;
+  lastMs = 0;
+  readonly latencies: number[] = [];
+  private lastSampleMs = 0;
+
+  /** @param sampleEveryMs - parse at most one upstream message per this many ms for latency (bounds the bench's own CPU). */
+  constructor(private readonly sampleEveryMs = 10) {}
+
+  /** The ingest callback. */
+  readonly onEnqueued = (_partition: number, m: EdgeMessage, enqueuedMs: number): void => {
+    const count = Number(m.properties['edgeperf-count'] ?? '1') || 1;
+    this.messages += count;
+    this.upstreamMessages++;
+    this.bodyBytes += m.body.length;
+    if (this.firstMs === 0) this.firstMs = enqueuedMs;
+    this.lastMs = enqueuedMs;
+    if (enqueuedMs - this.lastSampleMs < this.sampleEveryMs) return;
+    this.lastSampleMs = enqueuedMs;
+    try {
+      for (const item of decodeEnvelopeBody(m.body, m.properties['edgeperf-encoding'])) {
+        const perf = readPerfFields(item);
+        if (perf) this.latencies.push(enqueuedMs - perf.ts);
+      }
+    } catch {
+      // Not JSON (the wire-limit payload): no latency to take.
+    }
+  };
+}
+
+type JsonLine = Record<string, unknown>;
+
+/** A child process whose stdout is JSON lines. */
+class Child {
+  readonly lines: JsonLine[] = [];
+  readonly exited: Promise<number | null>;
+  private stderrTail = '';
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly proc: ChildProcess,
+  ) {
+    createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      try {
+        this.lines.push(JSON.parse(line) as JsonLine);
+        for (const w of this.waiters.splice(0)) w();
+      } catch {
+        // Not a JSON line: ignore.
+      }
+    });
+    proc.stderr?.on('data', (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
+    });
+    this.exited = new Promise((resolve) =>
+      proc.once('exit', (code) => {
+        for (const w of this.waiters.splice(0)) w();
+        resolve(code);
+      }),
+    );
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? 0;
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
+  /** Resolves with the first line matching, rejects on exit or timeout. */
+  async waitFor(match: (line: JsonLine) => boolean, timeoutInMs: number): Promise<JsonLine> {
+    const deadline = Date.now() + timeoutInMs;
+    for (;;) {
+      const found = this.lines.find(match);
+      if (found) return found;
+      if (!this.alive)
+        throw new Error(`${this.name} exited (${this.proc.exitCode}): ${this.stderrTail.slice(-400)}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`${this.name}: timed out after ${timeoutInMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 1000));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after 3 s. */
+  async stop(): Promise<void> {
+    if (!this.alive) return;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+function startNode(name: string, script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
+  // The agent's orphan guard: a child exits once the bench is gone (Ctrl-C, SIGKILL).
+  const proc = spawn(process.execPath, ['--import', orphanGuardPath(), script, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', RuntimeLogLevel: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Child(name, proc);
+}
+
+interface ModuleRunSpec {
+  readonly kind: 'naive' | 'translator';
+  readonly transport?: BenchTransport;
+  readonly payloadBytes: number;
+  readonly messages: number;
+  /** Publisher rate, msg/s; 0 = as fast as PUBACKs allow. */
+  readonly targetRate: number;
+  readonly link: { readonly rttMs: number; readonly bandwidthMbps: number };
+  readonly edgeHubEnv: Readonly<Record<string, string>>;
+  readonly storeMaxBytes?: number;
+  /** End when the publisher is done instead of when every message is counted (overload). */
+  readonly endWithPublisher?: boolean;
+  readonly resultKind: BenchKind;
+  readonly name: string;
+}
+
+/**
+ * Runs the competitors one at a time, each on its own local edge runtime, source broker and
+ * simulator process, and measures the module process from /proc.
+ */
+export class BenchRunner {
+  private readonly opts: BenchRunnerOptions;
+  private readonly log: Logger;
+  /** Messages per throughput run; may change between runs (per payload size). */
+  messages: number;
+
+  constructor(options: BenchRunnerOptions) {
+    this.opts = options;
+    this.messages = options.messages;
+    this.log = options.logger ?? createLogger('bench', { level: 'error' });
+  }
+
+  private script(...parts: string[]): string {
+    return join(this.opts.distRoot, ...parts);
+  }
+
+  private async startBroker(): Promise<{ child: Child; url: string }> {
+    const child = startNode('source broker', this.script('bench', 'children', 'source-broker.js'), []);
+    const line = await child.waitFor((l) => typeof l.port === 'number', 15_000);
+    return { child, url: `mqtt://127.0.0.1:${line.port as number}` };
+  }
+
+  private startPublisher(
+    brokerUrl: string,
+    payloadBytes: number,
+    messages: number,
+    targetRate: number,
+  ): Child {
+    return startNode('simulator', this.script('modules', 'simulator', 'main.js'), [
+      '--standalone',
+      '--broker',
+      brokerUrl,
+      '--topic',
+      'bench/{device}/telemetry',
+      '--burst-length',
+      String(messages),
+      '--burst-number',
+      '1',
+      '--target-rate',
+      String(targetRate),
+      '--payload-length',
+      String(payloadBytes),
+      '--late-tolerance-ms',
+      '1000',
+      '--max-in-flight',
+      String(this.opts.publisherMaxInFlight ?? 200),
+    ]);
+  }
+
+  private manifest(
+    spec: { image: string; env: Record<string, string> },
+    edgeHubEnv: Readonly<Record<string, string>>,
+    storeMaxBytes?: number,
+  ) {
+    const wrap = (env: Readonly<Record<string, string>>) =>
+      Object.fromEntries(Object.entries(env).map(([k, v]) => [k, { value: v }]));
+    return parseDeployment({
+      modulesContent: {
+        $edgeAgent: {
+          'properties.desired': {
+            schemaVersion: '1.1',
+            runtime: { type: 'docker', settings: {} },
+            systemModules: {
+              edgeAgent: { type: 'docker', settings: { image: 'mcr.microsoft.com/azureiotedge-agent:1.5' } },
+              edgeHub: {
+                type: 'docker',
+                settings: { image: 'mcr.microsoft.com/azureiotedge-hub:1.5' },
+                env: wrap({ ...edgeHubEnv, ...(storeMaxBytes ? { UsePersistentStorage: 'false' } : {}) }),
+              },
+            },
+            modules: {
+              bench: {
+                type: 'docker',
+                status: 'running',
+                restartPolicy: 'never',
+                settings: { image: spec.image },
+                env: wrap(spec.env),
+              },
+            },
+          },
+        },
+        $edgeHub: {
+          'properties.desired': {
+            schemaVersion: '1.1',
+            routes: { up: 'FROM /messages/modules/bench/* INTO $upstream' },
+            storeAndForwardConfiguration: {
+              timeToLiveSecs: 7200,
+              ...(storeMaxBytes ? { storeLimits: { maxSizeBytes: storeMaxBytes } } : {}),
+            },
+          },
+        },
+      },
+    });
+  }
+
+  private newRuntime(deployment: ReturnType<typeof parseDeployment>, link: ModuleRunSpec['link']) {
+    const stateDir = mkdtempSync(join(tmpdir(), 'edgeperf-bench-'));
+    const runtime = new LocalEdgeRuntime({
+      deployment,
+      stateDir,
+      ports: { mqtt: 0, amqp: 0, metrics: 0, iothub: 0, eventHubs: 0 },
+      link,
+      logger: this.log,
+    });
+    return { runtime, stateDir };
+  }
+
+  /** One module (naive or translator) between the source and edgeHub. */
+  async runModule(s: ModuleRunSpec): Promise<BenchResult> {
+    this.opts.progress(
+      `▶ ${s.name} ${s.payloadBytes} B × ${s.messages}${s.targetRate ? ` at ${s.targetRate} msg/s` : ''}`,
+    );
+    const broker = await this.startBroker();
+    const env: Record<string, string> = {
+      SourceUrl: broker.url,
+      SourceTopics: 'bench/#',
+      RuntimeLogLevel: 'warn',
+    };
+    if (this.opts.cpuProfDir) {
+      env.NODE_OPTIONS = `--import ${this.script('bench', 'children', 'cpu-prof-preload.js')}`;
+      env.EDGEPERF_CPU_PROF_DIR = this.opts.cpuProfDir;
+    }
+    if (s.kind === 'translator') {
+      Object.assign(env, {
+        UpstreamTransport: s.transport ?? 'sdk-mqtt',
+        MetricsPort: '0',
+        // Bytes close a batch (256 KiB), not a record count.
+        BatchMaxMessages: '100000',
+      });
+    } else {
+      env.NaiveMaxInFlight = String(this.opts.naiveMaxInFlight ?? 16);
+    }
+    const image = s.kind === 'translator' ? 'edgeperf/translator:local' : 'edgeperf/naive:local';
+    const { runtime, stateDir } = this.newRuntime(
+      this.manifest({ image, env }, s.edgeHubEnv, s.storeMaxBytes),
+      s.link,
+    );
+    let publisher: Child | undefined;
+    try {
+      await runtime.start();
+      const counter = new IngestCounter();
+      runtime.ingest?.setOnEnqueued(counter.onEnqueued);
+      await broker.child.waitFor((l) => typeof l.subscribed === 'string', 60_000);
+      // The subscription is the module's last start step; give its edgeHub link a moment to settle.
+      await new Promise((r) => setTimeout(r, 500));
+      const state = runtime.supervisor?.states().bench;
+      if (state?.kind !== 'running')
+        throw new Error(`${s.name}: module is not running (${JSON.stringify(state)})`);
+      const pid = state.pid;
+      const before = sampleProcess(pid);
+      let peakRss = before?.rssBytes ?? 0;
+      const startMs = Date.now();
+      const runtimeCpuBefore = process.cpuUsage();
+      publisher = this.startPublisher(broker.url, s.payloadBytes, s.messages, s.targetRate);
+      let lastCount = -1;
+      let lastProgressMs = Date.now();
+      let after: ProcSample | undefined = before;
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 250));
+        const sample = sampleProcess(pid);
+        if (sample) {
+          after = sample;
+          peakRss = Math.max(peakRss, sample.peakRssBytes);
+        }
+        if (counter.messages !== lastCount) {
+          lastCount = counter.messages;
+          lastProgressMs = Date.now();
+        }
+        if (s.endWithPublisher ? !publisher.alive : counter.messages >= s.messages) break;
+        if (!sample) throw new Error(`${s.name}: module process exited`);
+        if (!s.endWithPublisher && Date.now() - lastProgressMs > (this.opts.stallTimeoutInMs ?? 20_000)) {
+          this.opts.progress(`  ${s.name}: stalled at ${counter.messages}/${s.messages}`);
+          break;
+        }
+      }
+      const runtimeCpu = process.cpuUsage(runtimeCpuBefore);
+      const endMs = s.endWithPublisher ? Date.now() : counter.lastMs;
+      const summary = publisher.lines.find((l) => typeof l.messagesSent === 'number');
+      const pubStart = firstBurstStart(summary) ?? startMs;
+      const durationMs = Math.max(1, endMs - pubStart);
+      const cpuMs = (after?.cpuMs ?? 0) - (before?.cpuMs ?? 0);
+      const result = toResult({
+        kind: s.resultKind,
+        name: s.name,
+        ...(s.transport ? { transport: s.transport } : {}),
+        payloadBytes: s.payloadBytes,
+        messages: counter.messages,
+        published: typeof summary?.messagesSent === 'number' ? summary.messagesSent : s.messages,
+        durationMs,
+        bodyBytes: counter.bodyBytes,
+        cpuMs,
+        peakRssBytes: Math.max(peakRss, after?.peakRssBytes ?? 0),
+        latencies: counter.latencies,
+        runtimeCpuMs: (runtimeCpu.user + runtimeCpu.system) / 1000,
+      });
+      this.opts.progress(
+        `  ${result.msgPerSec} msg/s, ${result.cpuMsPer1000} CPU ms/1k, peak RSS ${result.peakRssMB} MB`,
+      );
+      return result;
+    } catch (err) {
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}; module log: ${logTail(join(stateDir, 'logs', 'bench.log'))}`,
+      );
+    } finally {
+      await publisher?.stop();
+      // Measured: no need to wait for the module's graceful flush (minutes against a full store).
+      runtime.supervisor?.kill('bench', 'SIGKILL');
+      await runtime
+        .stop()
+        .catch((err: unknown) => this.opts.progress(`  runtime stop failed: ${String(err)}`));
+      await broker.child.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+
+  /** The ingest limit: publisher → broker → a subscriber that only counts. */
+  async runIngestLimit(payloadBytes: number, messages: number): Promise<BenchResult> {
+    this.opts.progress(`▶ ingest-limit ${payloadBytes} B × ${messages}`);
+    const broker = await this.startBroker();
+    const counter = startNode('counter', this.script('bench', 'children', 'count-subscriber.js'), [
+      broker.url,
+      'bench/#',
+      String(messages),
+    ]);
+    let publisher: Child | undefined;
+    try {
+      await counter.waitFor((l) => l.subscribed === true, 15_000);
+      const before = sampleProcess(counter.pid);
+      const startMs = Date.now();
+      publisher = this.startPublisher(broker.url, payloadBytes, messages, 0);
+      const done = await counter.waitFor((l) => typeof l.count === 'number', 10 * 60_000);
+      const after = sampleProcess(counter.pid);
+      await publisher.exited;
+      const summary = publisher.lines.find((l) => typeof l.messagesSent === 'number');
+      const pubStart = firstBurstStart(summary) ?? startMs;
+      const result = toResult({
+        kind: 'ingest-limit',
+        name: 'ingest-limit (MQTT.js counter)',
+        payloadBytes,
+        messages: done.count as number,
+        published: typeof summary?.messagesSent === 'number' ? summary.messagesSent : messages,
+        durationMs: Math.max(1, (done.lastMs as number) - pubStart),
+        bodyBytes: 0,
+        cpuMs: (after?.cpuMs ?? 0) - (before?.cpuMs ?? 0),
+        peakRssBytes: after?.peakRssBytes ?? 0,
+        latencies: undefined,
+      });
+      this.opts.progress(`  ${result.msgPerSec} msg/s`);
+      return result;
+    } finally {
+      await publisher?.stop();
+      await counter.stop();
+      await broker.child.stop();
+    }
+  }
+
+  /** The wire limit: a raw MQTT.js publisher of ~256 KiB payloads to edgeHub, bytes at IoT Hub ingest. */
+  async runWireLimit(messages: number): Promise<BenchResult> {
+    this.opts.progress(`▶ wire-limit ${WIRE_PAYLOAD_BYTES} B × ${messages}`);
+    const deployment = this.manifest({ image: 'example.azurecr.io/wire:1', env: {} }, FAST_EDGEHUB_ENV);
+    const { runtime, stateDir } = this.newRuntime(deployment, FAST_LINK);
+    let pub: Child | undefined;
+    try {
+      const ready = await runtime.start();
+      const counter = new IngestCounter();
+      runtime.ingest?.setOnEnqueued(counter.onEnqueued);
+      pub = startNode(
+        'wire publisher',
+        this.script('bench', 'children', 'wire-publisher.js'),
+        [String(messages), String(WIRE_PAYLOAD_BYTES), '8'],
+        { EdgeHubConnectionString: ready.modules.bench ?? '', EdgeModuleCACertificateFile: ready.caFile },
+      );
+      const started = await pub.waitFor((l) => typeof l.startedMs === 'number', 30_000);
+      const runtimeCpuBefore = process.cpuUsage();
+      const before = sampleProcess(pub.pid);
+      let after = before;
+      const deadline = Date.now() + 10 * 60_000;
+      while (counter.upstreamMessages < messages && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        after = sampleProcess(pub.pid) ?? after;
+        if (!pub.alive && counter.upstreamMessages < messages && Date.now() - counter.lastMs > 5000) break;
+      }
+      const runtimeCpu = process.cpuUsage(runtimeCpuBefore);
+      const result = toResult({
+        kind: 'wire-limit',
+        name: 'wire-limit (raw MQTT.js 256 KiB)',
+        payloadBytes: WIRE_PAYLOAD_BYTES,
+        messages: counter.upstreamMessages,
+        published: messages,
+        durationMs: Math.max(1, counter.lastMs - (started.startedMs as number)),
+        bodyBytes: counter.bodyBytes,
+        cpuMs: (after?.cpuMs ?? 0) - (before?.cpuMs ?? 0),
+        peakRssBytes: after?.peakRssBytes ?? 0,
+        latencies: undefined,
+        runtimeCpuMs: (runtimeCpu.user + runtimeCpu.system) / 1000,
+      });
+      this.opts.progress(`  ${result.wireMBps} MB/s`);
+      return result;
+    } finally {
+      await pub?.stop();
+      await runtime.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+
+  /** Throughput run of one module at full speed over the fast link. */
+  throughput(
+    kind: 'naive' | 'translator',
+    payloadBytes: number,
+    transport?: BenchTransport,
+  ): Promise<BenchResult> {
+    return this.runModule({
+      kind,
+      ...(transport ? { transport } : {}),
+      payloadBytes,
+      messages: this.messages,
+      targetRate: 0,
+      link: FAST_LINK,
+      edgeHubEnv: FAST_EDGEHUB_ENV,
+      resultKind: kind,
+      name: kind === 'naive' ? 'naive (SDK MQTT, 1 msg/send)' : `translator/${transport}`,
+    });
+  }
+
+  /**
+   * Overload: the upstream link accepts `upstreamMBps`, the source publishes 10× that for
+   * `secs`; edgeHub's in-memory store is capped so it refuses once full and the translator's
+   * bounded buffer must hold while the broker keeps the backlog.
+   */
+  overload(
+    transport: BenchTransport,
+    payloadBytes: number,
+    secs: number,
+    upstreamMBps = 0.25,
+  ): Promise<BenchResult> {
+    const upstreamRate = (upstreamMBps * 1e6) / payloadBytes;
+    const rate = Math.round(upstreamRate * 10);
+    return this.runModule({
+      kind: 'translator',
+      transport,
+      payloadBytes,
+      messages: rate * secs,
+      targetRate: rate,
+      link: { rttMs: 14, bandwidthMbps: upstreamMBps * 8 },
+      edgeHubEnv: { MaxUpstreamBatchSize: '10' },
+      storeMaxBytes: 16 * 1024 * 1024,
+      endWithPublisher: true,
+      resultKind: 'overload',
+      name: `overload translator/${transport} 10×`,
+    });
+  }
+}
+
+function logTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-600).replace(/\s+/g, ' ');
+  } catch {
+    return '(none)';
+  }
+}
+
+function firstBurstStart(summary: JsonLine | undefined): number | undefined {
+  const bursts = summary?.bursts;
+  if (!Array.isArray(bursts) || bursts.length === 0) return undefined;
+  const s = (bursts[0] as { startedAt?: unknown }).startedAt;
+  return typeof s === 'number' ? s : undefined;
+}
+
+interface RawMeasurement {
+  readonly kind: BenchKind;
+  readonly name: string;
+  readonly transport?: string;
+  readonly payloadBytes: number;
+  readonly messages: number;
+  readonly published: number;
+  readonly durationMs: number;
+  readonly bodyBytes: number;
+  readonly cpuMs: number;
+  readonly peakRssBytes: number;
+  readonly latencies: readonly number[] | undefined;
+  /** CPU of the bench process (local runtime) over the run, ms. */
+  readonly runtimeCpuMs?: number;
+}
+
+/** Turns raw counters into a result row (rates per second, MB = 10^6 bytes). */
+export function toResult(m: RawMeasurement): BenchResult {
+  const secs = m.durationMs / 1000;
+  const logicalBytes = m.kind === 'wire-limit' ? m.bodyBytes : m.messages * m.payloadBytes;
+  return {
+    kind: m.kind,
+    name: m.name,
+    ...(m.transport ? { transport: m.transport } : {}),
+    payloadBytes: m.payloadBytes,
+    messages: m.messages,
+    published: m.published,
+    durationMs: Math.round(m.durationMs),
+    msgPerSec: round(m.messages / secs, 0),
+    logicalMBps: round(logicalBytes / secs / 1e6, 2),
+    wireMBps: round(m.bodyBytes / secs / 1e6, 2),
+    cpuMsPer1000: m.messages > 0 ? round((m.cpuMs * 1000) / m.messages, 1) : 0,
+    ...(m.runtimeCpuMs !== undefined && m.messages > 0
+      ? { runtimeCpuMsPer1000: round((m.runtimeCpuMs * 1000) / m.messages, 1) }
+      : {}),
+    peakRssMB: round(m.peakRssBytes / 1e6, 0),
+    latencyMs:
+      m.latencies && m.latencies.length > 0
+        ? {
+            p50: round(percentile(m.latencies, 50), 0),
+            p99: round(percentile(m.latencies, 99), 0),
+            samples: m.latencies.length,
+          }
+        : null,
+  };
+}
+
+/** The compiled package root this file runs from (`dist/bench/runner.js` → `dist`). */
+export function defaultDistRoot(): string {
+  return dirname(dirname(fileURLToPath(import.meta.url)));
+}
