@@ -238,8 +238,9 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
       ready.iothub,
       caPem,
       ready.edgeDeviceId,
-      [flags.simulatorModule, flags.translatorModule],
+      [flags.simulatorModule, ...translatorModules(manifest, flags.translatorModule)],
       logger,
+      new Set(translatorModules(manifest, flags.translatorModule)),
     );
     const restartListeners: (() => void)[] = [];
     const faults = [...flags.fault, ...(flags.outage ?? [])].map((f) => ({
@@ -405,6 +406,8 @@ async function waitForModules(
   deviceId: string,
   modules: readonly string[],
   logger: Logger,
+  /** Modules that must also report a connected source (translators). */
+  readers: ReadonlySet<string> = new Set(),
 ): Promise<void> {
   const client = useLocalHubAgent(Client.fromConnectionString(iothub), createLocalHubAgent({ caPem }));
   const deadline = Date.now() + 60_000;
@@ -412,12 +415,18 @@ async function waitForModules(
     for (const m of modules) {
       for (;;) {
         try {
-          await client.invokeDeviceMethod(deviceId, m, {
+          const res = await client.invokeDeviceMethod(deviceId, m, {
             methodName: 'getStats',
             payload: {},
             responseTimeoutInSeconds: 5,
           });
-          break;
+          // A translator answers before its source is subscribed; messages published before that
+          // would have no subscriber (found as 15 lost in a three-module run), so wait for it.
+          const stats = (res.result as { payload?: { source?: { connected?: boolean }; state?: string } })
+            .payload;
+          const reading = stats?.source?.connected === true;
+          if (!readers.has(m) || reading) break;
+          throw new Error(`${m} is not reading its source yet`);
         } catch (err) {
           if (Date.now() > deadline) {
             throw new EdgePerfError(
