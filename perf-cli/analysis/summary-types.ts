@@ -21,6 +21,8 @@ export interface RunSummary {
   readonly bursts?: readonly BurstSummary[];
   /** Time series for the HTML report: one point per second. */
   readonly series?: RunSeries;
+  /** CPU edgeperf itself used while measuring, % of one core (its own process, not the runtime's). */
+  readonly measurerCpuPercent?: number;
   /** Distribution of per-message latency for the HTML report; absent when not collected. */
   readonly latencyHistogram?: LatencyHistogram;
   /**

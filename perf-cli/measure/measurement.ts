@@ -111,6 +111,7 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
     });
   const service = serviceClient(o.iothubConnectionString, o.caPem);
   const startedAtMs = Date.now();
+  const cpuAtStart = process.cpuUsage();
   const collector = new EventCollector({
     sessionId: runId,
     burstLength: o.burst.burstLength,
@@ -159,8 +160,9 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
         startPosition: { enqueuedOn: from },
         maxBatchSize: 500,
         maxWaitTimeInSeconds: 1,
-        // ASA packs line-separated rows into one body, which is not one JSON value: take the bytes.
-        ...(asa ? { skipParsingBodyAsJson: true } : {}),
+        // Take the bytes: ASA packs line-separated rows into one body (not one JSON value), and a
+        // translator batch would otherwise be parsed by the SDK, re-serialised and parsed again.
+        skipParsingBodyAsJson: true,
       },
     );
   };
@@ -295,6 +297,7 @@ export async function runMeasurement(o: MeasurementOptions): Promise<RunSummary>
       ...(faultReports.length > 0 ? { faults: faultReports } : {}),
       ...(partial ? { partial: true } : {}),
       bursts: collector.bursts(),
+      measurerCpuPercent: cpuPercent(cpuAtStart, startedAtMs),
       series: {
         t: Array.from({ length: len }, (_, i) => i),
         sourceRate: pad(sourceSeries, 0),
@@ -492,4 +495,11 @@ async function withTimeout<T>(p: Promise<T>, ms: number, error: () => Error): Pr
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** This process's CPU since `from`, as % of one core over the wall time since `sinceMs`. */
+function cpuPercent(from: NodeJS.CpuUsage, sinceMs: number): number {
+  const used = process.cpuUsage(from);
+  const wallUs = (Date.now() - sinceMs) * 1000;
+  return wallUs > 0 ? Math.round(((used.user + used.system) / wallUs) * 1000) / 10 : 0;
 }
