@@ -1,33 +1,11 @@
+import type { StreamJobRow } from '../../emulator/streamjob/index.js';
 import type { BurstSummary, IntegrityFigures, LatencyFigures } from '../analysis/summary-types.js';
 
 /**
- * One output row of the ASA job (asa/edgeperf.asaql; the local stream job writes the same shape):
- * the logical messages of one session (`sid`) and burst in one 1 s tumbling window on the IoT Hub
- * enqueue time. Times are unix ms, latencies ms.
+ * One output row of the ASA job (asa/edgeperf.asaql). The local stream job writes the same shape,
+ * so the type is the one its engine defines: the query's contract lives in one place.
  */
-export interface AsaResultRow {
-  readonly sid: string;
-  readonly burst: number;
-  /** Window end; the window is (end − 1 s, end]. */
-  readonly windowEndMs: number;
-  /** Logical messages in the window (`COUNT(*)`: duplicates counted). */
-  readonly messages: number;
-  /** `SUM(LEN(payload))`: payload characters only, not the envelope. */
-  readonly payloadBytes: number;
-  readonly firstCreatedMs: number;
-  readonly lastCreatedMs: number;
-  readonly firstEnqueuedMs: number;
-  readonly lastEnqueuedMs: number;
-  readonly minSeq: number;
-  readonly maxSeq: number;
-  readonly latencyMinMs: number;
-  readonly latencyMaxMs: number;
-  readonly latencySumMs: number;
-  readonly latencyAvgMs: number;
-  readonly latencyP50Ms: number;
-  readonly latencyP95Ms: number;
-  readonly latencyP99Ms: number;
-}
+export type AsaResultRow = StreamJobRow;
 
 const NUMBER_FIELDS = [
   'burst',
