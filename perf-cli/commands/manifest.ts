@@ -21,6 +21,7 @@ interface ManifestFlags {
   readonly tag: string;
   readonly target: ManifestTarget;
   readonly set: string[];
+  readonly metricsCollector: boolean;
   readonly output?: string;
   readonly json: boolean;
 }
@@ -103,6 +104,11 @@ export function manifestCommand(): Command {
       collectSet,
       [],
     )
+    .option(
+      '--metrics-collector',
+      'add the IoT Edge metrics collector (needs EDGEPERF_LOG_ANALYTICS_WORKSPACE_ID, _SHARED_KEY and EDGEPERF_IOTHUB_RESOURCE_ID)',
+      false,
+    )
     .option('-o, --output <file>', 'write the manifest to this file (default: print it on stdout)')
     .option(
       '--json',
@@ -121,6 +127,7 @@ export function manifestCommand(): Command {
           tag: flags.tag,
           target: flags.target,
           set: flags.set,
+          metricsCollector: flags.metricsCollector,
         });
         const text = `${JSON.stringify(manifest, null, 2)}\n`;
         if (flags.output !== undefined) {

@@ -10,6 +10,7 @@ import type {
   ModuleDefinition,
   RouteDefinition,
 } from './manifest-types.js';
+import { addMetricsCollector } from './metrics-collector.js';
 import { getProfile, type Profile, type ProfileName } from './profiles.js';
 import { applyAssignments, parseSetAssignment } from './set-path.js';
 import {
@@ -49,6 +50,8 @@ export interface ManifestOptions {
   readonly target?: ManifestTarget;
   /** `TARGET.PATH=VALUE` assignments applied last (see set-path.ts). */
   readonly set?: readonly string[];
+  /** Add the IoT Edge metrics collector (workspace settings from EDGEPERF_* env vars); default false. */
+  readonly metricsCollector?: boolean;
 }
 
 /** What {@link generateManifestWithReport} decided, for people. */
@@ -252,6 +255,7 @@ export function generateManifestWithReport(options: ManifestOptions = {}): {
       ),
     );
   }
+  if (options.metricsCollector) addMetricsCollector(manifest, target);
   applyAssignments(manifest, assignments);
 
   const resolved = JSON.parse(
