@@ -1,29 +1,12 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../perf-cli/analysis/summary-types.js';
-import { freePort, relocatePorts } from '../../perf-cli/local-ports.js';
-import { generateManifest } from '../../perf-cli/manifest/index.js';
+import { edgeperf, startEmulator } from './cli-helpers.js';
 
 // The CLI as users run it (built dist), end to end on loopback: `local` starts its own runtime;
 // `run` measures a runtime started separately, through the connection strings it printed.
-const cli = resolve('dist/perf-cli/main.js');
-const run = promisify(execFile);
-
-async function edgeperf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { maxBuffer: 64 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
 const cleanup: (() => void)[] = [];
 afterAll(() => {
   for (const c of cleanup) c();
@@ -66,51 +49,7 @@ describe('edgeperf local and run', () => {
   });
 
   it('run measures a separately started runtime through its printed connection strings', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cli-run-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const manifest = generateManifest({
-      profile: 'high-rate',
-      ratePerSec: 1000,
-      payloadLength: 512,
-      target: 'local',
-    });
-    const ports: number[] = [];
-    for (let i = 0; i < 4; i++) ports.push(await freePort());
-    relocatePorts(manifest as unknown as Record<string, unknown>, () => ports.shift() ?? 0);
-    const file = join(dir, 'deployment.json');
-    writeFileSync(file, JSON.stringify(manifest));
-    const emulator: ChildProcess = spawn(
-      process.execPath,
-      [
-        cli,
-        'emulator',
-        '--json',
-        '--manifest',
-        file,
-        '--state-dir',
-        join(dir, 'state'),
-        '--mqtt-port',
-        '0',
-        '--amqp-port',
-        '0',
-        '--metrics-port',
-        '0',
-        '--eventhubs-port',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    cleanup.push(() => emulator.kill('SIGKILL'));
-    const line = await new Promise<string>((res) =>
-      createInterface({ input: emulator.stdout as NodeJS.ReadableStream }).once('line', res),
-    );
-    const ready = JSON.parse(line) as {
-      iothub: string;
-      eventHubs: { builtin: string };
-      edgeDeviceId: string;
-      caFile: string;
-      edgeHub: { metrics: string };
-    };
+    const { ready, emulator } = await startEmulator(cleanup);
     expect(readFileSync(ready.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
 
     const res = await edgeperf([

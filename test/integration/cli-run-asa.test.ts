@@ -1,34 +1,13 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../perf-cli/analysis/summary-types.js';
-import { freePort, relocatePorts } from '../../perf-cli/local-ports.js';
-import { generateManifest } from '../../perf-cli/manifest/index.js';
+import { edgeperf as runCli, startEmulator } from './cli-helpers.js';
 
 // `edgeperf run --results asa` as users run it (built dist): a separately started local runtime,
 // whose stream job writes the ASA query's rows to `asa-output`; the CLI reads only those rows.
-const cli = resolve('dist/perf-cli/main.js');
-const exec = promisify(execFile);
-
-async function edgeperf(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  // The flag under test must come from argv, not from the developer's environment.
-  const env = { ...process.env };
-  delete env.EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING;
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [cli, ...args], {
-      env,
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+// The flag under test must come from argv, not from the developer's environment.
+const cleanEnv = { ...process.env };
+delete cleanEnv.EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING;
+const edgeperf = (args: string[]) => runCli(args, cleanEnv);
 
 const cleanup: (() => void)[] = [];
 afterAll(() => {
@@ -37,51 +16,7 @@ afterAll(() => {
 
 describe('edgeperf run --results asa', () => {
   it("measures a separately started runtime from the stream job's rows", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cli-run-asa-'));
-    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const manifest = generateManifest({
-      profile: 'high-rate',
-      ratePerSec: 1000,
-      payloadLength: 512,
-      target: 'local',
-    });
-    const ports: number[] = [];
-    for (let i = 0; i < 4; i++) ports.push(await freePort());
-    relocatePorts(manifest as unknown as Record<string, unknown>, () => ports.shift() ?? 0);
-    const file = join(dir, 'deployment.json');
-    writeFileSync(file, JSON.stringify(manifest));
-    const emulator: ChildProcess = spawn(
-      process.execPath,
-      [
-        cli,
-        'emulator',
-        '--json',
-        '--manifest',
-        file,
-        '--state-dir',
-        join(dir, 'state'),
-        '--mqtt-port',
-        '0',
-        '--amqp-port',
-        '0',
-        '--metrics-port',
-        '0',
-        '--eventhubs-port',
-        '0',
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    cleanup.push(() => emulator.kill('SIGKILL'));
-    const line = await new Promise<string>((res) =>
-      createInterface({ input: emulator.stdout as NodeJS.ReadableStream }).once('line', res),
-    );
-    const ready = JSON.parse(line) as {
-      iothub: string;
-      eventHubs: { builtin: string; asaOutput: string };
-      edgeDeviceId: string;
-      caFile: string;
-      edgeHub: { metrics: string };
-    };
+    const { ready, emulator } = await startEmulator(cleanup);
     expect(ready.eventHubs.asaOutput).toContain('EntityPath=');
 
     const t0 = Date.now();
