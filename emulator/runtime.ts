@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../modules/common/index.js';
+import { EdgeAgentTwin } from './agent/agent-twin.js';
 import { localEntryPoint } from './agent/image-map.js';
 import type { DeploymentSpec, ModuleSpec } from './agent/manifest.js';
 import { parseDeployment } from './agent/manifest.js';
@@ -73,6 +74,7 @@ export class LocalEdgeRuntime {
   private amqp: AmqpEndpoint | undefined;
   private rest: IotHubRestServer | undefined;
   private supervisorRef: ModuleSupervisor | undefined;
+  private agentTwin: EdgeAgentTwin | undefined;
   private env: EdgeHubEnvSettings | undefined;
   private ready: RuntimeReadyInfo | undefined;
   /** Module name → spec last applied (a changed spec restarts the module). */
@@ -249,7 +251,16 @@ export class LocalEdgeRuntime {
       logDir: join(stateDir, 'logs'),
       logger: this.logger.child({ component: 'agent' }),
     });
+    this.agentTwin = new EdgeAgentTwin({
+      registry,
+      deviceId: this.edgeDeviceId,
+      supervisor: this.supervisorRef,
+      logger: this.logger.child({ component: 'agent-twin' }),
+    });
+    this.agentTwin.start();
+    const versions = this.agentTwin.setDesired(this.deployment);
     await this.applyModules(this.deployment);
+    this.agentTwin.succeeded(versions, this.deployment);
 
     const modules: Record<string, string> = {};
     for (const m of this.deployment.modules) modules[m.name] = this.moduleConnectionString(m);
@@ -276,9 +287,23 @@ export class LocalEdgeRuntime {
 
   /**
    * Re-applies a deployment: changed or new modules (re)start, removed ones stop, twins are replaced,
-   * routes and store settings change in place without losing queued messages.
+   * routes and store settings change in place without losing queued messages. As on a device, the
+   * `$edgeAgent`/`$edgeHub` desired properties are replaced first (`$version` grows on every call),
+   * then `$edgeAgent` reports `lastDesiredVersion` with `lastDesiredStatus` 200, or 400/500 and
+   * the reason when applying failed (the error is rethrown too).
    */
   async deploy(next: DeploymentSpec): Promise<void> {
+    const versions = this.agentTwin?.setDesired(next);
+    try {
+      await this.applyDeployment(next);
+    } catch (err) {
+      if (versions) this.agentTwin?.failed(versions, err);
+      throw err;
+    }
+    if (versions) this.agentTwin?.succeeded(versions, next);
+  }
+
+  private async applyDeployment(next: DeploymentSpec): Promise<void> {
     const desired = parseEdgeHubDesired(next.edgeHubDesired);
     const env = parseEdgeHubEnv({
       ...next.edgeHubEnv,
@@ -397,6 +422,8 @@ export class LocalEdgeRuntime {
    * configured), then the stream job (flushing open windows), then the Event Hubs endpoint.
    */
   async stop(): Promise<void> {
+    // edgeAgent going down reports nothing about the modules it stops.
+    this.agentTwin?.stop();
     await this.supervisorRef?.stopAll();
     await this.mqtt?.stop();
     await this.amqp?.stop();

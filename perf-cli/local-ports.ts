@@ -13,6 +13,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** `count` distinct free ports (see {@link freePort}), none of them in `exclude`. */
+export async function freePorts(count: number, exclude: ReadonlySet<number> = new Set()): Promise<number[]> {
+  const used = new Set(exclude);
+  const out: number[] = [];
+  while (out.length < count) {
+    const p = await freePort();
+    if (used.has(p)) continue;
+    used.add(p);
+    out.push(p);
+  }
+  return out;
+}
+
 type Json = Record<string, unknown>;
 
 /**

@@ -64,6 +64,14 @@ export interface DeploymentSpec {
   readonly edgeHubEnv: Readonly<Record<string, string>>;
   /** `$edgeHub` desired properties: routes, storeAndForwardConfiguration, schemaVersion. */
   readonly edgeHubDesired: Readonly<Record<string, unknown>>;
+  /**
+   * `properties.desired` of `$edgeAgent` and `$edgeHub` as given (unparsed, no defaults added):
+   * what IoT Hub stores in those twins when the deployment is applied.
+   */
+  readonly systemDesired: {
+    readonly $edgeAgent: Readonly<Record<string, unknown>>;
+    readonly $edgeHub: Readonly<Record<string, unknown>>;
+  };
   /** The manifest as given (after placeholder resolution), for re-deploys and reports. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
@@ -138,6 +146,10 @@ export function parseDeployment(manifest: unknown): DeploymentSpec {
     modules,
     edgeHubEnv: envToStrings(agent.systemModules.edgeHub.env),
     edgeHubDesired: hub,
+    systemDesired: {
+      $edgeAgent: agentDesired as Record<string, unknown>,
+      $edgeHub: hubDesired as Record<string, unknown>,
+    },
     raw: root,
   };
 }

@@ -118,7 +118,11 @@ export class RuntimeServiceBackend implements IotHubServiceBackend {
     primaryKey: string,
     secondaryKey: string,
   ): ModuleIdentity {
-    const connected = this.options.core.isConnected({ deviceId, moduleId });
+    // The runtime's own modules are up whenever this API is: edgeAgent and edgeHub serve it.
+    const connected =
+      moduleId === '$edgeAgent' ||
+      moduleId === '$edgeHub' ||
+      this.options.core.isConnected({ deviceId, moduleId });
     return {
       deviceId,
       moduleId,

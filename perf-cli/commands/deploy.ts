@@ -1,15 +1,10 @@
 import { readFileSync } from 'node:fs';
-// azure-iothub is CommonJS and Node's ESM loader cannot see its `Registry` export by name.
-import iothub from 'azure-iothub';
 import type { Command } from 'commander';
-import {
-  createLocalHubAgent,
-  parseDeployment,
-  resolvePlaceholders,
-  useLocalHubAgent,
-} from '../../emulator/index.js';
-import { EdgePerfError, parseConnectionString } from '../../modules/common/index.js';
+import { parseDeployment, resolvePlaceholders } from '../../emulator/index.js';
+import { EdgePerfError } from '../../modules/common/index.js';
 import { action } from '../cli-errors.js';
+import { serviceRegistry } from '../iothub-service.js';
+import { readPemFlag, requireValues } from './hub-connection.js';
 
 interface DeployFlags {
   manifest: string;
@@ -75,34 +70,24 @@ export function registerDeployCommand(program: Command): void {
           );
           return;
         }
-        const cs = flags.iothubConnectionString ?? process.env.EDGEPERF_IOTHUB_CONNECTION_STRING;
-        if (!cs)
-          throw new EdgePerfError(
-            'E_ARGS',
-            'missing --iothub-connection-string (or env EDGEPERF_IOTHUB_CONNECTION_STRING)',
-            { exitCode: 2 },
-          );
-        if (!deviceId)
-          throw new EdgePerfError('E_ARGS', 'missing --device-id (or env EDGEPERF_DEVICE_ID)', {
-            exitCode: 2,
-          });
+        const [cs = '', device = ''] = requireValues([
+          {
+            value: flags.iothubConnectionString ?? process.env.EDGEPERF_IOTHUB_CONNECTION_STRING,
+            flag: '--iothub-connection-string',
+            env: 'EDGEPERF_IOTHUB_CONNECTION_STRING',
+          },
+          { value: deviceId, flag: '--device-id', env: 'EDGEPERF_DEVICE_ID' },
+        ]);
         const caFile = flags.caFile ?? process.env.EDGEPERF_CA_FILE;
-        const host = parseConnectionString(cs).HostName ?? '';
-        let registry = iothub.Registry.fromConnectionString(cs);
-        if (host.includes(':') || caFile) {
-          registry = useLocalHubAgent(
-            registry,
-            createLocalHubAgent(caFile ? { caPem: readFileSync(caFile, 'utf8') } : {}),
-          );
-        }
+        const registry = serviceRegistry(cs, caFile ? readPemFlag('--ca-file', caFile) : undefined);
         try {
-          await registry.applyConfigurationContentOnDevice(deviceId, {
+          await registry.applyConfigurationContentOnDevice(device, {
             modulesContent: (content.modulesContent ?? content) as never,
           });
         } catch (err) {
-          throw new EdgePerfError('E_DEPLOY', `deploying to ${deviceId} failed: ${(err as Error).message}`);
+          throw new EdgePerfError('E_DEPLOY', `deploying to ${device} failed: ${(err as Error).message}`);
         }
-        process.stdout.write(`applied ${flags.manifest} to ${deviceId} (${spec.modules.length} modules)\n`);
+        process.stdout.write(`applied ${flags.manifest} to ${device} (${spec.modules.length} modules)\n`);
       }),
     );
 }

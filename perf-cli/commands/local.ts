@@ -1,19 +1,16 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client } from 'azure-iothub';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { createLocalHubAgent, resolvePlaceholders, useLocalHubAgent } from '../../emulator/index.js';
 import { createLogger, EdgePerfError, type Logger } from '../../modules/common/index.js';
-import type { RunConfigSummary } from '../analysis/summary-types.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
-import { freePort, relocatePorts } from '../local-ports.js';
+import { freePort, freePorts, relocatePorts } from '../local-ports.js';
 import { LocalRuntimeProcess } from '../local-runtime-process.js';
-import { generateManifest } from '../manifest/index.js';
 import type { DeploymentManifest } from '../manifest/manifest-types.js';
-import { applyAssignments, parseSetAssignment } from '../manifest/set-path.js';
 import { runMeasurement } from '../measure/measurement.js';
+import { waitForModules } from '../module-readiness.js';
 import { MosquittoBroker } from '../mosquitto-broker.js';
+import { buildRunManifest, runConfigSummary, translatorModules } from '../run-manifest.js';
 import { addMeasureFlags, type MeasureFlags } from './measure-flags.js';
 import { emitResults, progressBar } from './measure-output.js';
 
@@ -175,21 +172,14 @@ export function registerLocalCommand(program: Command): void {
 /** Runs one local measurement (a fresh runtime per call); used by `local` and `sweep`. */
 export async function runLocal(flags: LocalFlags, logger: Logger) {
   const stateDir = resolve(flags.stateDir ?? mkdtempSync(join(tmpdir(), 'edgeperf-local-')));
-  const manifest = buildManifest(flags);
+  const manifest = buildRunManifest(flags);
   const ports = {
     mqtt: await freePort(),
     amqp: await freePort(),
     metrics: await freePort(),
     eventhubs: await freePort(),
   };
-  const used = new Set(Object.values(ports));
-  const reserved: number[] = [];
-  for (let i = 0; i < 8; i++) {
-    let p = await freePort();
-    while (used.has(p)) p = await freePort();
-    used.add(p);
-    reserved.push(p);
-  }
+  const reserved = await freePorts(8, new Set(Object.values(ports)));
   relocatePorts(manifest as unknown as Record<string, unknown>, () => reserved.shift() ?? 0);
   const wantsBrokerRestart = flags.fault.some((f) => f.kind === 'restart-source-broker');
   if (wantsBrokerRestart && flags.sourceBroker !== 'mosquitto') {
@@ -234,14 +224,15 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
   try {
     let ready = await runtime.start();
     const caPem = readFileSync(ready.caFile, 'utf8');
-    await waitForModules(
-      ready.iothub,
+    const translators = translatorModules(manifest, flags.translatorModule);
+    await waitForModules({
+      iothubConnectionString: ready.iothub,
       caPem,
-      ready.edgeDeviceId,
-      [flags.simulatorModule, ...translatorModules(manifest, flags.translatorModule)],
+      deviceId: ready.edgeDeviceId,
+      modules: [flags.simulatorModule, ...translators],
+      readers: new Set(translators),
       logger,
-      new Set(translatorModules(manifest, flags.translatorModule)),
-    );
+    });
     const restartListeners: (() => void)[] = [];
     const faults = [...flags.fault, ...(flags.outage ?? [])].map((f) => ({
       name: f.kind === 'outage' ? `outage ${f.durationSecs}s` : f.kind,
@@ -258,7 +249,13 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
         const t0 = Date.now();
         runtime.kill();
         ready = await runtime.start();
-        await waitForModules(ready.iothub, caPem, ready.edgeDeviceId, [flags.translatorModule], logger);
+        await waitForModules({
+          iothubConnectionString: ready.iothub,
+          caPem,
+          deviceId: ready.edgeDeviceId,
+          modules: [flags.translatorModule],
+          logger,
+        });
         for (const l of restartListeners) l();
         return `runtime SIGKILLed and restarted in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
       },
@@ -271,7 +268,7 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
       deviceId: ready.edgeDeviceId,
       simulatorModule: flags.simulatorModule,
       translatorModule: flags.translatorModule,
-      moreTranslatorModules: translatorModules(manifest, flags.translatorModule).slice(1),
+      moreTranslatorModules: translators.slice(1),
       caPem,
       metricsUrl: ready.edgeHub.metrics,
       burst: {
@@ -284,7 +281,7 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
         devices: flags.devices,
       },
       timeoutSecs: flags.timeout,
-      config: configSummary(manifest, flags),
+      config: runConfigSummary(manifest, flags),
       onProgress: progressBar(!flags.json),
       faults,
       signal: abort.signal,
@@ -302,20 +299,6 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
   }
 }
 
-/** The translator instances of a manifest: the named one first, then every module with translator env. */
-export function translatorModules(manifest: DeploymentManifest, first: string): string[] {
-  const agent = manifest.modulesContent.$edgeAgent['properties.desired'] as unknown as {
-    modules: Record<string, { env?: Record<string, unknown> }>;
-  };
-  const others = Object.entries(agent.modules)
-    .filter(
-      ([name, m]) =>
-        name !== first && (m.env?.BatchEnabled !== undefined || m.env?.UpstreamTransport !== undefined),
-    )
-    .map(([name]) => name);
-  return agent.modules[first] === undefined ? others : [first, ...others];
-}
-
 /** Points every module at an external field broker instead of the translator's embedded one. */
 function useExternalBroker(manifest: DeploymentManifest, url: string): void {
   const agent = manifest.modulesContent.$edgeAgent['properties.desired'] as unknown as {
@@ -328,118 +311,5 @@ function useExternalBroker(manifest: DeploymentManifest, url: string): void {
       env.SourceUrl = { value: url };
     if (env.SourceBrokerUrl !== undefined) env.SourceBrokerUrl = { value: url };
     m.env = env;
-  }
-}
-
-/** The manifest to run: a file, or a generated profile; then the flag shortcuts as --set assignments. */
-function buildManifest(flags: LocalFlags): DeploymentManifest {
-  let manifest: DeploymentManifest;
-  if (flags.manifest) {
-    try {
-      manifest = JSON.parse(resolvePlaceholders(readFileSync(flags.manifest, 'utf8'))) as DeploymentManifest;
-    } catch (err) {
-      throw new EdgePerfError('E_MANIFEST', `--manifest ${flags.manifest}: ${(err as Error).message}`, {
-        exitCode: 2,
-      });
-    }
-  } else {
-    manifest = generateManifest({
-      profile: flags.profile as 'high-rate',
-      ratePerSec: Math.max(1, flags.targetRate),
-      payloadLength: flags.payloadLength,
-      target: 'local',
-    });
-  }
-  const sets = [...flags.set];
-  if (flags.maxUpstreamBatchSize !== undefined)
-    sets.push(`$edgeHub.env.MaxUpstreamBatchSize=${flags.maxUpstreamBatchSize}`);
-  // Translator flags apply to every instance, so a multi-module run compares like with like.
-  for (const t of translatorModules(manifest, flags.translatorModule)) {
-    if (flags.transport !== undefined) sets.push(`${t}.env.UpstreamTransport=${flags.transport}`);
-    if (!flags.appBatch) sets.push(`${t}.env.BatchEnabled=false`);
-    if (flags.appBatchMaxMessages !== undefined)
-      sets.push(`${t}.env.BatchMaxMessages=${flags.appBatchMaxMessages}`);
-    if (flags.appBatchMaxBytes !== undefined) sets.push(`${t}.env.BatchMaxBytes=${flags.appBatchMaxBytes}`);
-    if (flags.appBatchMaxWaitMs !== undefined)
-      sets.push(`${t}.env.BatchMaxWaitTimeInMs=${flags.appBatchMaxWaitMs}`);
-  }
-  applyAssignments(manifest, sets.map(parseSetAssignment));
-  return manifest;
-}
-
-function configSummary(manifest: DeploymentManifest, flags: LocalFlags): RunConfigSummary {
-  const agent = manifest.modulesContent.$edgeAgent['properties.desired'] as unknown as {
-    systemModules: { edgeHub: { env?: Record<string, { value: unknown }> } };
-    modules: Record<string, { env?: Record<string, { value: unknown }> }>;
-  };
-  const hubEnv = agent.systemModules.edgeHub.env ?? {};
-  const tEnv = agent.modules[flags.translatorModule]?.env ?? {};
-  const v = (env: Record<string, { value: unknown }>, k: string) =>
-    env[k] === undefined ? undefined : String(env[k]?.value);
-  const batching = v(tEnv, 'BatchEnabled') !== 'false';
-  const translators = Object.values(agent.modules).filter(
-    (m) => m.env?.UpstreamTransport !== undefined || m.env?.BatchEnabled !== undefined,
-  ).length;
-  return {
-    burstLength: flags.burstLength,
-    bursts: flags.bursts,
-    targetRate: flags.targetRate,
-    payloadLength: flags.payloadLength,
-    maxUpstreamBatchSize: Number(v(hubEnv, 'MaxUpstreamBatchSize') ?? 10),
-    appBatch: batching
-      ? {
-          maxMessages: Number(v(tEnv, 'BatchMaxMessages') ?? 500),
-          maxBytes: Number(v(tEnv, 'BatchMaxBytes') ?? 262_144),
-          maxWaitTimeInMs: Number(v(tEnv, 'BatchMaxWaitTimeInMs') ?? 50),
-        }
-      : { maxMessages: 0, maxBytes: 0, maxWaitTimeInMs: 0 },
-    transport: v(tEnv, 'UpstreamTransport') ?? 'sdk-mqtt',
-    modules: Math.max(1, translators),
-    ...(Object.keys(flags.label).length > 0 ? { labels: flags.label } : {}),
-  };
-}
-
-/** Waits until each module answers `getStats` through the service API (they connect after start-up). */
-async function waitForModules(
-  iothub: string,
-  caPem: string,
-  deviceId: string,
-  modules: readonly string[],
-  logger: Logger,
-  /** Modules that must also report a connected source (translators). */
-  readers: ReadonlySet<string> = new Set(),
-): Promise<void> {
-  const client = useLocalHubAgent(Client.fromConnectionString(iothub), createLocalHubAgent({ caPem }));
-  const deadline = Date.now() + 60_000;
-  try {
-    for (const m of modules) {
-      for (;;) {
-        try {
-          const res = await client.invokeDeviceMethod(deviceId, m, {
-            methodName: 'getStats',
-            payload: {},
-            responseTimeoutInSeconds: 5,
-          });
-          // A translator answers before its source is subscribed; messages published before that
-          // would have no subscriber (found as 15 lost in a three-module run), so wait for it.
-          const stats = (res.result as { payload?: { source?: { connected?: boolean }; state?: string } })
-            .payload;
-          const reading = stats?.source?.connected === true;
-          if (!readers.has(m) || reading) break;
-          throw new Error(`${m} is not reading its source yet`);
-        } catch (err) {
-          if (Date.now() > deadline) {
-            throw new EdgePerfError(
-              'E_MODULE',
-              `module ${m} did not come up within 60 s: ${(err as Error).message}`,
-            );
-          }
-          logger.debug({ module: m }, 'waiting for module');
-          await new Promise((r) => setTimeout(r, 300));
-        }
-      }
-    }
-  } finally {
-    await client.close().catch(() => undefined);
   }
 }

@@ -1,19 +1,17 @@
-import { readFileSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { createLogger, EdgePerfError } from '../../modules/common/index.js';
 import { action } from '../cli-errors.js';
 import { runMeasurement } from '../measure/measurement.js';
+import {
+  addHubConnectionFlags,
+  type HubConnectionFlags,
+  requireValues,
+  resolveHubConnection,
+} from './hub-connection.js';
 import { addMeasureFlags, type MeasureFlags } from './measure-flags.js';
 import { emitResults, progressBar } from './measure-output.js';
 
-interface RunFlags extends MeasureFlags {
-  iothubConnectionString?: string;
-  eventhubConnectionString?: string;
-  eventhubName?: string;
-  consumerGroup?: string;
-  deviceId?: string;
-  caFile?: string;
-  metricsUrl?: string;
+interface RunFlags extends MeasureFlags, HubConnectionFlags {
   maxUpstreamBatchSize?: string;
   transport: string;
   results: 'builtin' | 'asa';
@@ -23,37 +21,13 @@ interface RunFlags extends MeasureFlags {
 
 /** `edgeperf run`: the measurement against Azure (or any runtime reachable by connection strings). */
 export function registerRunCommand(program: Command): void {
-  const cmd = program
-    .command('run')
-    .description(
-      "run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint (or, with --results asa, the ASA job's rows)",
-    )
-    .option(
-      '--iothub-connection-string <cs>',
-      'IoT Hub service connection string (env EDGEPERF_IOTHUB_CONNECTION_STRING)',
-    )
-    .option(
-      '--eventhub-connection-string <cs>',
-      "IoT Hub's built-in Event Hub-compatible endpoint connection string (env EDGEPERF_EVENTHUB_CONNECTION_STRING)",
-    )
-    .option(
-      '--eventhub-name <name>',
-      'Event Hub-compatible name when the connection string has no EntityPath (env EDGEPERF_EVENTHUB_NAME)',
-    )
-    .option(
-      '--consumer-group <name>',
-      'consumer group on the built-in endpoint (env EDGEPERF_CONSUMER_GROUP)',
-      '$Default',
-    )
-    .option('--device-id <id>', 'IoT Edge device id (env EDGEPERF_DEVICE_ID)')
-    .option(
-      '--ca-file <pem>',
-      'CA the IoT Hub service API chains to, for a local runtime (env EDGEPERF_CA_FILE)',
-    )
-    .option(
-      '--metrics-url <url>',
-      "edgeHub's /metrics URL when reachable, for the queue series (env EDGEPERF_METRICS_URL)",
-    )
+  const cmd = addHubConnectionFlags(
+    program
+      .command('run')
+      .description(
+        "run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint (or, with --results asa, the ASA job's rows)",
+      ),
+  )
     .option(
       '--max-upstream-batch-size <n>',
       'label only: the MaxUpstreamBatchSize deployed on the device',
@@ -80,31 +54,18 @@ export function registerRunCommand(program: Command): void {
   addMeasureFlags(cmd, { burstLength: 20_000, targetRate: 2000 }).action(
     action(async (flags: RunFlags) => {
       const env = process.env;
-      const need = (value: string | undefined, flag: string, name: string): string => {
-        if (value) return value;
-        throw new EdgePerfError('E_ARGS', `missing ${flag} (or env ${name})`, { exitCode: 2 });
-      };
-      const iothub = need(
-        flags.iothubConnectionString ?? env.EDGEPERF_IOTHUB_CONNECTION_STRING,
-        '--iothub-connection-string',
-        'EDGEPERF_IOTHUB_CONNECTION_STRING',
-      );
       const asa = flags.results === 'asa';
       // With asa the built-in endpoint is not read (see MeasurementOptions.results), so not required.
-      const eventHub = asa
-        ? undefined
-        : need(
-            flags.eventhubConnectionString ?? env.EDGEPERF_EVENTHUB_CONNECTION_STRING,
-            '--eventhub-connection-string',
-            'EDGEPERF_EVENTHUB_CONNECTION_STRING',
-          );
-      const asaOutput = asa
-        ? need(
-            flags.asaEventhubConnectionString ?? env.EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING,
-            '--asa-eventhub-connection-string',
-            'EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING',
-          )
-        : undefined;
+      const hub = resolveHubConnection(flags, { eventHub: !asa });
+      const [asaOutput] = asa
+        ? requireValues([
+            {
+              value: flags.asaEventhubConnectionString ?? env.EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING,
+              flag: '--asa-eventhub-connection-string',
+              env: 'EDGEPERF_ASA_EVENTHUB_CONNECTION_STRING',
+            },
+          ])
+        : [];
       if (asaOutput !== undefined && !/(^|;)\s*EntityPath=[^;]+/i.test(asaOutput)) {
         throw new EdgePerfError(
           'E_ARGS',
@@ -112,28 +73,11 @@ export function registerRunCommand(program: Command): void {
           { exitCode: 2 },
         );
       }
-      const deviceId = need(flags.deviceId ?? env.EDGEPERF_DEVICE_ID, '--device-id', 'EDGEPERF_DEVICE_ID');
-      const caFile = flags.caFile ?? env.EDGEPERF_CA_FILE;
-      let caPem: string | undefined;
-      if (caFile) {
-        try {
-          caPem = readFileSync(caFile, 'utf8');
-        } catch (err) {
-          throw new EdgePerfError('E_ARGS', `--ca-file ${caFile}: ${(err as Error).message}`, {
-            exitCode: 2,
-          });
-        }
-      }
-      const eventHubName = flags.eventhubName ?? env.EDGEPERF_EVENTHUB_NAME;
-      const metricsUrl = flags.metricsUrl ?? env.EDGEPERF_METRICS_URL;
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
       const summary = await runMeasurement({
         mode: 'run',
-        iothubConnectionString: iothub,
-        ...(eventHub ? { eventHubConnectionString: eventHub } : {}),
-        ...(eventHubName ? { eventHubName } : {}),
-        consumerGroup: flags.consumerGroup ?? env.EDGEPERF_CONSUMER_GROUP ?? '$Default',
+        ...hub,
         ...(asaOutput
           ? {
               results: {
@@ -143,11 +87,8 @@ export function registerRunCommand(program: Command): void {
               },
             }
           : {}),
-        deviceId,
         simulatorModule: flags.simulatorModule,
         translatorModule: flags.translatorModule,
-        ...(caPem ? { caPem } : {}),
-        ...(metricsUrl ? { metricsUrl } : {}),
         burst: {
           burstLength: flags.burstLength,
           bursts: flags.bursts,

@@ -1,11 +1,26 @@
 import { writeFile } from 'node:fs/promises';
 import Table from 'cli-table3';
-import { type Command, InvalidArgumentError } from 'commander';
-import { createLogger } from '../../modules/common/index.js';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import {
+  createLogger,
+  EdgePerfError,
+  type Logger,
+  parseConnectionString,
+} from '../../modules/common/index.js';
+import type { RunSummary } from '../analysis/summary-types.js';
 import type { SweepCell, SweepResult } from '../analysis/sweep-types.js';
-import { action, intInRange } from '../cli-errors.js';
+import { action, intInRange, numberInRange } from '../cli-errors.js';
+import { serviceRegistry } from '../iothub-service.js';
+import type { ManifestTarget } from '../manifest/index.js';
 import { renderCsv } from '../render/summary-csv.js';
+import {
+  addHubConnectionFlags,
+  HUB_CONNECTION_FLAG_NAMES,
+  type HubConnectionFlags,
+  resolveHubConnection,
+} from './hub-connection.js';
 import { type LocalFlags, runLocal } from './local.js';
+import { runAzureCell } from './sweep-azure.js';
 
 /** Swept settings, in the order the grid expands them. */
 const AXES = [
@@ -47,7 +62,8 @@ function choiceList(allowed: readonly string[]) {
   });
 }
 
-interface SweepFlags {
+interface SweepFlags extends HubConnectionFlags {
+  target: 'local' | 'azure';
   profile: string[];
   modules: number[];
   transport: string[];
@@ -57,21 +73,54 @@ interface SweepFlags {
   targetRate: number[];
   burstLength: number;
   timeout: number;
-  linkRttMs?: string;
+  linkRttMs?: number;
+  registry?: string;
+  tag?: string;
+  manifestTarget?: ManifestTarget;
+  deployTimeout?: number;
   out?: string;
   csv?: string;
   report?: string;
   json: boolean;
 }
 
+/** Flags of `--target azure` only (the connection flags and these), keyed as commander stores them. */
+const AZURE_ONLY_FLAGS = {
+  ...HUB_CONNECTION_FLAG_NAMES,
+  registry: '--registry',
+  tag: '--tag',
+  manifestTarget: '--manifest-target',
+  deployTimeout: '--deploy-timeout',
+} as const;
+
+/** Defaults of the azure-only flags, applied here (commander's would make them look given). */
+const AZURE_DEFAULTS = {
+  registry: 'edgeperf',
+  tag: 'local',
+  deployTimeoutSecs: 600,
+} as const;
+
 /**
- * `edgeperf sweep`: a grid over comma lists; every cell is a fresh `edgeperf local` run (new runtime,
- * new state). A value of 0 for --app-batch-max-bytes means "application batching off".
+ * `edgeperf sweep`: a grid over comma lists; every cell is a fresh run (issue 5). `--target local`
+ * (default): a new local runtime and state per cell, as `edgeperf local`. `--target azure`: the
+ * cell's manifest is deployed to one device through IoT Hub, and once edgeAgent reports it applied
+ * the cell is measured as `edgeperf run`. A value of 0 for --app-batch-max-bytes means
+ * "application batching off".
  */
 export function registerSweepCommand(program: Command): void {
-  program
+  const cmd = program
     .command('sweep')
-    .description('run a grid of local measurements (each cell a fresh runtime) and compare them')
+    .description(
+      "run a grid of measurements and compare them; each cell is a fresh run: a new local runtime, or (--target azure) the cell's manifest redeployed to a device",
+    )
+    .addOption(
+      new Option(
+        '--target <where>',
+        "local: a fresh local runtime per cell; azure: redeploy each cell's manifest to --device-id through IoT Hub, then measure as edgeperf run",
+      )
+        .choices(['local', 'azure'])
+        .default('local'),
+    )
     .option(
       '--profile <list>',
       'manifest profiles, e.g. baseline,high-rate',
@@ -101,7 +150,31 @@ export function registerSweepCommand(program: Command): void {
     .option('--target-rate <list>', 'source rates, messages/s', intList(1, 1_000_000), [2000])
     .option('--burst-length <n>', 'messages per cell', intInRange(1, 10_000_000), 5000)
     .option('--timeout <secs>', 'per-cell no-data timeout, s', intInRange(1, 3600), 30)
-    .option('--link-rtt-ms <ms>', 'edgeHub → IoT Hub round trip per batch, ms (default: calibrated)')
+    .option(
+      '--link-rtt-ms <ms>',
+      'local only: edgeHub → IoT Hub round trip per batch, ms (default: calibrated 14)',
+      numberInRange(0, 60_000),
+    );
+  addHubConnectionFlags(cmd, 'azure only: ')
+    .option(
+      '--registry <prefix>',
+      `azure only: image repository prefix for \${MODULES.x} in each cell's manifest (default ${AZURE_DEFAULTS.registry})`,
+    )
+    .option(
+      '--tag <tag>',
+      `azure only: image tag for \${MODULES.x} in each cell's manifest (default ${AZURE_DEFAULTS.tag})`,
+    )
+    .addOption(
+      new Option(
+        '--manifest-target <where>',
+        'azure only: where the device runs its modules: device = IoT Edge on Docker, modules reach each other by name; local = edgeperf emulator on this machine, loopback ports moved to free ones (default: local when the IoT Hub HostName has a port, as edgeperf emulator prints it, else device)',
+      ).choices(['device', 'local']),
+    )
+    .option(
+      '--deploy-timeout <secs>',
+      `azure only: how long edgeAgent may take to apply each cell's manifest (image pulls included) and its modules to answer, s (default ${AZURE_DEFAULTS.deployTimeoutSecs})`,
+      intInRange(1, 86_400),
+    )
     .option('--out <file>', 'write the sweep as JSON (input of edgeperf report)')
     .option('--csv <file>', 'write one CSV row per cell')
     .option('--report <file>', 'write an HTML report with rate and latency against each swept setting')
@@ -109,6 +182,7 @@ export function registerSweepCommand(program: Command): void {
     .action(
       action(async (flags: SweepFlags) => {
         const logger = createLogger('edgeperf');
+        const runCell = cellRunner(flags, logger);
         const values: Record<Axis, (string | number)[]> = {
           profile: flags.profile,
           modules: flags.modules,
@@ -126,8 +200,11 @@ export function registerSweepCommand(program: Command): void {
           style: { head: [], border: [] },
         });
         for (const [i, params] of grid.entries()) {
-          process.stderr.write(`sweep cell ${i + 1}/${grid.length}: ${JSON.stringify(params)}\n`);
-          const summary = await runLocal(cellFlags(params, flags), logger);
+          const prefix = `sweep cell ${i + 1}/${grid.length}`;
+          process.stderr.write(`${prefix}: ${JSON.stringify(params)}\n`);
+          const summary = await runCell(cellFlags(params, flags), (line) =>
+            process.stderr.write(`${prefix}: ${line}\n`),
+          );
           cells.push({ params, summary });
           table.push([
             i + 1,
@@ -155,6 +232,63 @@ export function registerSweepCommand(program: Command): void {
     );
 }
 
+type CellRunner = (cell: LocalFlags, progress: (line: string) => void) => Promise<RunSummary>;
+
+/**
+ * Checks that the flags fit the target and returns how a cell runs there: before any cell, so a
+ * misspelt sweep fails at once rather than after the first cells.
+ * @throws EdgePerfError `E_ARGS` (exit 2): a flag of the other target, or a missing connection value.
+ */
+function cellRunner(flags: SweepFlags, logger: Logger): CellRunner {
+  if (flags.target === 'local') {
+    const given = Object.entries(AZURE_ONLY_FLAGS)
+      .filter(([key]) => flags[key as keyof typeof AZURE_ONLY_FLAGS] !== undefined)
+      .map(([, name]) => name);
+    if (given.length > 0) {
+      throw new EdgePerfError(
+        'E_ARGS',
+        `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to --target azure only`,
+        { exitCode: 2 },
+      );
+    }
+    return (cell) => runLocal(cell, logger);
+  }
+  if (flags.linkRttMs !== undefined) {
+    throw new EdgePerfError(
+      'E_ARGS',
+      '--link-rtt-ms applies to --target local only (in Azure the link to IoT Hub is the real one)',
+      { exitCode: 2 },
+    );
+  }
+  const connection = resolveHubConnection(flags, { eventHub: true });
+  const registry = serviceRegistry(connection.iothubConnectionString, connection.caPem);
+  // IoT Hub's HostName never has a port; the local runtime's does (its REST port is not 443).
+  const localHub = (parseConnectionString(connection.iothubConnectionString).HostName ?? '').includes(':');
+  const manifestTarget = flags.manifestTarget ?? (localHub ? 'local' : 'device');
+  return async (cell, progress) => {
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once('SIGINT', onSignal);
+    try {
+      return await runAzureCell(cell, {
+        connection,
+        registry,
+        images: {
+          registry: flags.registry ?? AZURE_DEFAULTS.registry,
+          tag: flags.tag ?? AZURE_DEFAULTS.tag,
+        },
+        manifestTarget,
+        deployTimeoutSecs: flags.deployTimeout ?? AZURE_DEFAULTS.deployTimeoutSecs,
+        progress,
+        signal: abort.signal,
+        logger,
+      });
+    } finally {
+      process.removeListener('SIGINT', onSignal);
+    }
+  };
+}
+
 function expand(values: Record<Axis, (string | number)[]>): Record<string, string | number>[] {
   let out: Record<string, string | number>[] = [{}];
   for (const axis of AXES) out = out.flatMap((cell) => values[axis].map((v) => ({ ...cell, [axis]: v })));
@@ -172,7 +306,7 @@ function cellFlags(p: Record<string, string | number>, flags: SweepFlags): Local
     transport: String(p.transport),
     ...(typeof p.maxUpstreamBatchSize === 'number' ? { maxUpstreamBatchSize: p.maxUpstreamBatchSize } : {}),
     ...(typeof batchBytes === 'number' && batchBytes > 0 ? { appBatchMaxBytes: batchBytes } : {}),
-    ...(flags.linkRttMs === undefined ? {} : { linkRttMs: Number(flags.linkRttMs) }),
+    ...(flags.linkRttMs === undefined ? {} : { linkRttMs: flags.linkRttMs }),
     burstLength: flags.burstLength,
     bursts: 1,
     burstWaitMs: 1000,
