@@ -2,9 +2,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { type BenchReport, type BenchResult, checkTargets, computeRatios, renderReport } from './report.js';
-import { BenchRunner, type BenchTransport, defaultDistRoot, FAST_EDGEHUB_ENV, FAST_LINK } from './runner.js';
+import {
+  BenchRunner,
+  type BenchSourceBroker,
+  type BenchTransport,
+  defaultDistRoot,
+  FAST_EDGEHUB_ENV,
+  FAST_LINK,
+} from './runner.js';
 
 // `npm run bench`: translator throughput, CPU and memory against the naive module and the
 // limits, side by side (issue 7). Table on stdout (or one JSON object with --json); progress on stderr.
@@ -22,6 +29,7 @@ interface Flags {
   skipOverload?: boolean;
   naiveMaxInFlight: number;
   cpuProf?: string;
+  sourceBroker: BenchSourceBroker;
 }
 
 function positiveInt(flag: string, max: number) {
@@ -63,6 +71,7 @@ async function runBench(flags: Flags): Promise<BenchReport> {
     messages,
     progress,
     naiveMaxInFlight: flags.naiveMaxInFlight,
+    sourceBroker: flags.sourceBroker,
     ...(flags.cpuProf
       ? { cpuProfDir: mkdirSync(resolve(flags.cpuProf), { recursive: true }) ?? resolve(flags.cpuProf) }
       : {}),
@@ -109,7 +118,7 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   notes.push(
     `Throughput runs: link rtt ${FAST_LINK.rttMs} ms, ${FAST_LINK.bandwidthMbps} Mbit/s, MaxUpstreamBatchSize ${FAST_EDGEHUB_ENV.MaxUpstreamBatchSize}, so edgeHub → IoT Hub is not what is measured; ` +
       'msg/s = logical messages enqueued at IoT Hub ÷ (last enqueue − first publish); CPU and peak RSS are the module process alone (/proc), ' +
-      'source broker, simulator and runtime each run in their own process.',
+      `source broker (${flags.sourceBroker}), simulator and runtime each run in their own process.`,
     `Naive module: one sendOutputEvent per message over SDK MQTT, window of ${flags.naiveMaxInFlight} sends awaiting ack.`,
     'Wire limit: raw MQTT.js publisher of 254 KiB payloads, 8 in flight, to edgeHub over TLS; bytes counted at IoT Hub ingest.',
   );
@@ -137,6 +146,7 @@ async function runBench(flags: Flags): Promise<BenchReport> {
       transports: flags.transports,
       quick: flags.quick === true,
       naiveMaxInFlight: flags.naiveMaxInFlight,
+      sourceBroker: flags.sourceBroker,
       link: FAST_LINK,
       edgeHubEnv: FAST_EDGEHUB_ENV,
     },
@@ -173,6 +183,11 @@ const program = new Command('edgeperf-bench')
     16,
   )
   .option('--skip-overload', 'do not run the overload check')
+  .addOption(
+    new Option('--source-broker <kind>', 'field broker between the simulator and the module under test')
+      .choices(['mosquitto', 'aedes'])
+      .default('mosquitto'),
+  )
   .option('--cpu-prof <dir>', 'modules under test write V8 CPU profiles into this folder')
   .action(async (flags: Flags) => {
     const report = await runBench(flags);

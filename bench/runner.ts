@@ -8,6 +8,8 @@ import { orphanGuardPath } from '../emulator/agent/image-map.js';
 import type { EdgeMessage } from '../emulator/edgehub/message.js';
 import { LocalEdgeRuntime, parseDeployment } from '../emulator/index.js';
 import { createLogger, decodeEnvelopeBody, type Logger, readPerfFields } from '../modules/common/index.js';
+import { freePort } from '../perf-cli/local-ports.js';
+import { MosquittoBroker } from '../perf-cli/mosquitto-broker.js';
 import { type ProcSample, sampleProcess } from './proc.js';
 import { type BenchKind, type BenchResult, percentile, round } from './report.js';
 
@@ -28,10 +30,26 @@ export interface BenchRunnerOptions {
   readonly stallTimeoutInMs?: number;
   /** When set, modules under test write V8 CPU profiles (`--cpu-prof`) into this folder. */
   readonly cpuProfDir?: string;
+  /** Source broker of every run. Default mosquitto. */
+  readonly sourceBroker?: BenchSourceBroker;
   /** Progress lines (stderr). */
   readonly progress: (line: string) => void;
   readonly logger?: Logger;
 }
+
+/** Field broker of the source chain: Mosquitto (what a field deployment runs) or aedes (Node). */
+export type BenchSourceBroker = 'mosquitto' | 'aedes';
+
+/** The source broker of one run, whichever kind. */
+interface SourceBroker {
+  readonly url: string;
+  /** Resolves once the module (or the counter) has subscribed. */
+  waitSubscribed(timeoutInMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** What the module under test and the ingest-limit counter subscribe to. */
+const SOURCE_TOPIC_FILTER = 'bench/#';
 
 /** Link of the throughput runs: fast, so edgeHub → IoT Hub is not what is measured. */
 export const FAST_LINK = { rttMs: 1, bandwidthMbps: 10_000 } as const;
@@ -189,10 +207,29 @@ export class BenchRunner {
     return join(this.opts.distRoot, ...parts);
   }
 
-  private async startBroker(): Promise<{ child: Child; url: string }> {
-    const child = startNode('source broker', this.script('bench', 'children', 'source-broker.js'), []);
-    const line = await child.waitFor((l) => typeof l.port === 'number', 15_000);
-    return { child, url: `mqtt://127.0.0.1:${line.port as number}` };
+  private async startBroker(): Promise<SourceBroker> {
+    if (this.opts.sourceBroker === 'aedes') {
+      const child = startNode('source broker', this.script('bench', 'children', 'source-broker.js'), []);
+      const line = await child.waitFor((l) => typeof l.port === 'number', 15_000);
+      return {
+        url: `mqtt://127.0.0.1:${line.port as number}`,
+        waitSubscribed: async (timeoutInMs) => {
+          await child.waitFor((l) => typeof l.subscribed === 'string', timeoutInMs);
+        },
+        stop: () => child.stop(),
+      };
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'edgeperf-bench-mosquitto-'));
+    const broker = new MosquittoBroker(dir, await freePort(), { persistence: false });
+    await broker.start();
+    return {
+      url: broker.url,
+      waitSubscribed: (timeoutInMs) => broker.waitForSubscription(SOURCE_TOPIC_FILTER, timeoutInMs),
+      stop: async () => {
+        await broker.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
   }
 
   private startPublisher(
@@ -288,7 +325,7 @@ export class BenchRunner {
     const broker = await this.startBroker();
     const env: Record<string, string> = {
       SourceUrl: broker.url,
-      SourceTopics: 'bench/#',
+      SourceTopics: SOURCE_TOPIC_FILTER,
       RuntimeLogLevel: 'warn',
     };
     if (this.opts.cpuProfDir) {
@@ -315,7 +352,7 @@ export class BenchRunner {
       await runtime.start();
       const counter = new IngestCounter();
       runtime.ingest?.setOnEnqueued(counter.onEnqueued);
-      await broker.child.waitFor((l) => typeof l.subscribed === 'string', 60_000);
+      await broker.waitSubscribed(60_000);
       // The subscription is the module's last start step; give its edgeHub link a moment to settle.
       await new Promise((r) => setTimeout(r, 500));
       const state = runtime.supervisor?.states().bench;
@@ -378,12 +415,14 @@ export class BenchRunner {
       );
     } finally {
       await publisher?.stop();
+      if (this.opts.cpuProfDir && runtime.supervisor?.kill('bench', 'SIGUSR2'))
+        await new Promise((r) => setTimeout(r, 2000));
       // Measured: no need to wait for the module's graceful flush (minutes against a full store).
       runtime.supervisor?.kill('bench', 'SIGKILL');
       await runtime
         .stop()
         .catch((err: unknown) => this.opts.progress(`  runtime stop failed: ${String(err)}`));
-      await broker.child.stop();
+      await broker.stop();
       rmSync(stateDir, { recursive: true, force: true });
     }
   }
@@ -394,7 +433,7 @@ export class BenchRunner {
     const broker = await this.startBroker();
     const counter = startNode('counter', this.script('bench', 'children', 'count-subscriber.js'), [
       broker.url,
-      'bench/#',
+      SOURCE_TOPIC_FILTER,
       String(messages),
     ]);
     let publisher: Child | undefined;
@@ -425,7 +464,7 @@ export class BenchRunner {
     } finally {
       await publisher?.stop();
       await counter.stop();
-      await broker.child.stop();
+      await broker.stop();
     }
   }
 

@@ -2,22 +2,35 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { EdgePerfError } from '../modules/common/index.js';
 
 /** Where Debian installs it; PATH is searched too. */
 const CANDIDATES = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'];
 
+/** Options for {@link MosquittoBroker}. */
+export interface MosquittoBrokerOptions {
+  /**
+   * Save sessions and queued messages to disk (every second and on SIGTERM), so a restart keeps
+   * them. Default true; the bench turns it off, as a field broker tuned for rate would.
+   */
+  readonly persistence?: boolean;
+}
+
 /**
- * A Mosquitto source broker for `edgeperf local --source-broker mosquitto`: loopback only, with
- * persistence so a restart (the `restart-source-broker` fault) keeps sessions and queued messages,
- * and no inflight cap (the translator holds acks until edgeHub acks; a cap of 20 would cap batches).
+ * A Mosquitto source broker for `edgeperf local --source-broker mosquitto` and the bench: loopback
+ * only, no inflight cap (the translator holds acks until edgeHub acks; Mosquitto's default cap of
+ * 20 would cap batches at 20 messages) and no queue cap (the broker keeps the backlog).
  */
 export class MosquittoBroker {
   private child: ChildProcess | undefined;
+  private readonly subscribed = new Set<string>();
+  private waiters: (() => void)[] = [];
 
   constructor(
     private readonly dir: string,
     readonly port: number,
+    private readonly options: MosquittoBrokerOptions = {},
   ) {}
 
   get url(): string {
@@ -33,18 +46,31 @@ export class MosquittoBroker {
       [
         `listener ${this.port} 127.0.0.1`,
         'allow_anonymous true',
-        'persistence true',
-        `persistence_location ${this.dir}/`,
-        'autosave_interval 1',
+        ...(this.options.persistence === false
+          ? ['persistence false']
+          : ['persistence true', `persistence_location ${this.dir}/`, 'autosave_interval 1']),
         'max_inflight_messages 0',
         'max_queued_messages 0',
         'max_queued_bytes 0',
+        // Subscriptions are logged so callers can wait for a module's subscription; stderr, because
+        // Mosquitto's stdout is block-buffered into a pipe.
+        'log_dest stderr',
         'log_type error',
+        'log_type subscribe',
         '',
       ].join('\n'),
     );
     const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    if (child.stderr) {
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        // "<unix time>: <client id> <qos> <topic filter>"
+        const m = /^\d+: (\S+) [012] (\S+)$/.exec(line);
+        if (!m) return;
+        this.subscribed.add(m[2] as string);
+        for (const w of this.waiters.splice(0)) w();
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       child.once('error', () =>
         reject(
@@ -62,6 +88,26 @@ export class MosquittoBroker {
       if (Date.now() > deadline || child.exitCode !== null)
         throw new EdgePerfError('E_MOSQUITTO', `mosquitto did not listen on ${this.port}`);
       await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /**
+   * Resolves once some client has subscribed to `topicFilter` (since this broker started).
+   * @throws EdgePerfError `E_MOSQUITTO` after `timeoutInMs` or when the broker exits.
+   */
+  async waitForSubscription(topicFilter: string, timeoutInMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutInMs;
+    while (!this.subscribed.has(topicFilter)) {
+      const left = deadline - Date.now();
+      if (left <= 0 || this.child?.exitCode !== null)
+        throw new EdgePerfError('E_MOSQUITTO', `no subscription to ${topicFilter} within ${timeoutInMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 500));
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
     }
   }
 

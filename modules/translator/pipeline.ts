@@ -39,7 +39,7 @@ export interface PipelineOptions {
   outputName?: string;
   /** Module output for rejected input; default `deadletter`. */
   deadLetterOutput?: string;
-  /** Bytes of records held before the policy applies; default 64 MiB. */
+  /** Bytes of records held before the policy applies; default 16 MiB. */
   maxBufferedBytes?: number;
   /** Default `backpressure`: stop reading so the broker holds the backlog. */
   overflow?: OverflowPolicy;
@@ -114,10 +114,14 @@ export type PipelineState =
   | { readonly kind: 'stopping' }
   | { readonly kind: 'stopped' };
 
-/** A source message split into records: acked to the broker when every part is done. */
+/**
+ * A source message split into records: acked to the broker when every part is done. It holds the
+ * ack, not the message: a buffered record must not keep the payload alive (MQTT.js payloads can be
+ * views of a whole socket read, so one retained message kept ~64 KB; measured under overload).
+ */
 interface AckRef {
   remaining: number;
-  readonly message: SourceMessage;
+  readonly ack: () => void;
 }
 
 interface Counters {
@@ -321,7 +325,7 @@ export class Pipeline {
     }
     const result = this.decoder(message.topic, message.payload, message.receivedAtMs);
     if (!result.ok) {
-      this.deadLetter({ remaining: 1, message }, result.reason, result.detail);
+      this.deadLetter({ remaining: 1, ack: message.ack }, message, result.reason, result.detail);
       return this.makeRoom();
     }
     const records = result.records;
@@ -331,13 +335,18 @@ export class Pipeline {
       return undefined;
     }
     c.records += records.length;
-    const ref: AckRef = { remaining: records.length, message };
+    const ref: AckRef = { remaining: records.length, ack: message.ack };
     const maxRecordBytes = this.batcher.maxRecordBytes;
     for (const record of records) {
       const json = stringify(record);
       const bytes = json === undefined ? Number.POSITIVE_INFINITY : Buffer.byteLength(json);
       if (json === undefined || bytes > maxRecordBytes) {
-        this.deadLetter(ref, 'record-too-large', `record of ${bytes} bytes; at most ${maxRecordBytes} fit`);
+        this.deadLetter(
+          ref,
+          message,
+          'record-too-large',
+          `record of ${bytes} bytes; at most ${maxRecordBytes} fit`,
+        );
         continue;
       }
       this.batcher.add({ json, bytes, token: ref });
@@ -386,14 +395,14 @@ export class Pipeline {
   }
 
   /** Sends the raw source payload to the dead-letter output, retrying; acks its part when done. */
-  private deadLetter(ref: AckRef, reason: DeadLetterReason, detail: string): void {
+  private deadLetter(ref: AckRef, message: SourceMessage, reason: DeadLetterReason, detail: string): void {
     this.counters.deadLetters[reason]++;
-    this.log?.warn({ reason, detail, topic: ref.message.topic }, 'dead letter');
+    this.log?.warn({ reason, detail, topic: message.topic }, 'dead letter');
     this.callHook(() => this.hooks.onDeadLetter?.(reason, detail));
-    const payload = ref.message.payload;
+    const payload = message.payload;
     const properties: Record<string, string> = {
       [DEAD_LETTER_REASON_PROPERTY]: reason,
-      [DEAD_LETTER_TOPIC_PROPERTY]: ref.message.topic.slice(0, 1024),
+      [DEAD_LETTER_TOPIC_PROPERTY]: message.topic.slice(0, 1024),
     };
     // The rejected payload itself may be what was too large: keep the start of it.
     const room = MAX_UPSTREAM_MESSAGE_BYTES - 4096;
@@ -442,7 +451,7 @@ export class Pipeline {
 
 function release(ref: AckRef): void {
   ref.remaining--;
-  if (ref.remaining === 0) ref.message.ack();
+  if (ref.remaining === 0) ref.ack();
 }
 
 function stringify(record: EnvelopeRecord): string | undefined {

@@ -61,7 +61,7 @@ export interface BatcherOptions {
   encoding?: EnvelopeEncoding;
   /** Batches sent concurrently, each awaiting edgeHub's ack. Default 4. */
   maxInFlightBatches?: number;
-  /** Bytes of records held (buffered plus in flight) above which {@link Batcher.add} reports no room. Default 64 MiB. */
+  /** Bytes of records held (buffered plus in flight) above which {@link Batcher.add} reports no room. Default 16 MiB. */
   maxBufferedBytes?: number;
   /** Module output the batches go to; default `output1`. */
   output?: string;
@@ -87,7 +87,7 @@ export function resolveBatcherOptions(options: BatcherOptions = {}): ResolvedBat
     packTo4KB: options.packTo4KB ?? false,
     encoding: options.encoding ?? 'json',
     maxInFlightBatches: options.maxInFlightBatches ?? 4,
-    maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024 * 1024,
+    maxBufferedBytes: options.maxBufferedBytes ?? 16 * 1024 * 1024,
     output: options.output ?? 'output1',
     maxMessageBytes: options.maxMessageBytes ?? MAX_UPSTREAM_MESSAGE_BYTES,
     reservedBytes: options.reservedBytes ?? 512,

@@ -61,7 +61,7 @@ export interface TranslatorSettings {
   /** Topic template such as `plant/{site}/line/{line}/{sensor}`; default `""` (none). */
   readonly topicTemplate: string;
   readonly batch: BatchSettings;
-  /** Memory bound of records waiting to go upstream; default 67108864 (64 MiB), 65536–4294967296. */
+  /** Memory bound of records waiting to go upstream; default 16777216 (16 MiB), 65536–4294967296. */
   readonly maxBufferedBytes: number;
   /** When the buffer is full: `backpressure` (stop acknowledging/reading, default) or `drop-oldest` (counted). */
   readonly overflow: 'backpressure' | 'drop-oldest';
@@ -132,7 +132,7 @@ export function resolveSettings(
       encoding: m.batch?.encoding ?? 'json',
       maxInFlightBatches: m.batch?.maxInFlightBatches ?? 4,
     },
-    maxBufferedBytes: m.maxBufferedBytes ?? 64 * 1024 * 1024,
+    maxBufferedBytes: m.maxBufferedBytes ?? 16 * 1024 * 1024,
     overflow: m.overflow ?? 'backpressure',
     transport: m.transport ?? 'sdk-mqtt',
     outputName: m.outputName ?? 'output1',

@@ -244,16 +244,10 @@ export class MqttSource {
         queue = { stream: client.stream, entries: [], head: 0 };
         this.ackQueue = queue;
       }
-      const q = queue;
       const entry: AckEntry = { messageId: packet.messageId, done: false };
       queue.entries.push(entry);
       this.unacked++;
-      ack = () => {
-        if (entry.done) return;
-        entry.done = true;
-        this.unacked--;
-        this.drainAcks(q);
-      };
+      ack = this.ackFor(queue, entry);
     } else {
       ack = noop;
     }
@@ -291,6 +285,21 @@ export class MqttSource {
         release();
       },
     );
+  }
+
+  /**
+   * The ack of one message, made outside {@link onPublish} on purpose: V8 gives all closures of a
+   * call one shared context, so an ack made there would keep MQTT.js's callback, and with it the
+   * packet and its payload, alive for as long as the record waits in the buffer (measured: 19k
+   * packets and 50 MB of socket buffers retained under overload).
+   */
+  private ackFor(queue: AckQueue, entry: AckEntry): () => void {
+    return () => {
+      if (entry.done) return;
+      entry.done = true;
+      this.unacked--;
+      this.drainAcks(queue);
+    };
   }
 
   private drainAcks(queue: AckQueue): void {
