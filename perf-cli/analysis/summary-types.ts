@@ -21,7 +21,7 @@ export interface RunSummary {
   readonly bursts?: readonly BurstSummary[];
   /** Time series for the HTML report: one point per second. */
   readonly series?: RunSeries;
-  /** CPU edgeperf itself used while measuring, % of one core (its own process, not the runtime's). */
+  /** CPU edgeperf itself used from the burst start to the last message counted, % of one core (its own process, not the runtime's; connecting before the burst is excluded). */
   readonly measurerCpuPercent?: number;
   /** Distribution of per-message latency for the HTML report; absent when not collected. */
   readonly latencyHistogram?: LatencyHistogram;
