@@ -11,6 +11,7 @@ import {
   defaultDistRoot,
   FAST_EDGEHUB_ENV,
   FAST_LINK,
+  measureEdgeperf,
 } from './runner.js';
 
 // `npm run bench`: translator throughput, CPU and memory against the naive module and the
@@ -27,6 +28,7 @@ interface Flags {
   overloadSecs?: number;
   transports: BenchTransport[];
   skipOverload?: boolean;
+  skipMeasurer?: boolean;
   naiveMaxInFlight: number;
   cpuProf?: string;
   sourceBroker: BenchSourceBroker;
@@ -114,6 +116,10 @@ async function runBench(flags: Flags): Promise<BenchReport> {
     const transport = (ratios.bestTransport1KB as BenchTransport | null) ?? 'sdk-mqtt';
     await attempt('overload', () => runner.overload(transport, 1024, overloadSecs));
   }
+  if (!flags.skipMeasurer) {
+    const n = flags.quick ? 2000 : 40_000;
+    await attempt('edgeperf', () => measureEdgeperf(defaultDistRoot(), n, 2000, progress));
+  }
   const overload = results.find((r) => r.kind === 'overload');
   notes.push(
     `Throughput runs: link rtt ${FAST_LINK.rttMs} ms, ${FAST_LINK.bandwidthMbps} Mbit/s, MaxUpstreamBatchSize ${FAST_EDGEHUB_ENV.MaxUpstreamBatchSize}, so edgeHub → IoT Hub is not what is measured; ` +
@@ -183,6 +189,7 @@ const program = new Command('edgeperf-bench')
     16,
   )
   .option('--skip-overload', 'do not run the overload check')
+  .option('--skip-measurer', "do not measure edgeperf's own CPU (an `edgeperf local` run of 40,000 messages)")
   .addOption(
     new Option('--source-broker <kind>', 'field broker between the simulator and the module under test')
       .choices(['mosquitto', 'aedes'])

@@ -116,12 +116,18 @@ class Child {
     proc.stderr?.on('data', (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString()).slice(-2000);
     });
+    // Not consumed when a child prints only stdout; reading stderr keeps its pipe from filling.
     this.exited = new Promise((resolve) =>
       proc.once('exit', (code) => {
         for (const w of this.waiters.splice(0)) w();
         resolve(code);
       }),
     );
+  }
+
+  /** The last 2,000 characters the child wrote to stderr. */
+  get stderrText(): string {
+    return this.stderrTail;
   }
 
   get pid(): number {
@@ -563,6 +569,66 @@ export class BenchRunner {
       name: `overload translator/${transport} 10×`,
     });
   }
+}
+
+/**
+ * edgeperf measuring itself: `edgeperf local` at `targetRate` for `messages`, as a user runs it;
+ * its own CPU is `measurerCpuPercent` of the summary (the runtime and modules are other processes).
+ */
+export async function measureEdgeperf(
+  distRoot: string,
+  messages: number,
+  targetRate: number,
+  progress: (line: string) => void,
+): Promise<BenchResult> {
+  progress(`▶ edgeperf local ${messages} × 1 KB at ${targetRate} msg/s (edgeperf's own CPU)`);
+  const child = startNode('edgeperf local', join(distRoot, 'perf-cli', 'main.js'), [
+    'local',
+    '--burst-length',
+    String(messages),
+    '--target-rate',
+    String(targetRate),
+    '--payload-length',
+    '1024',
+    '--json',
+  ]);
+  let peakRss = 0;
+  const timer = setInterval(() => {
+    const s = sampleProcess(child.pid);
+    if (s) peakRss = Math.max(peakRss, s.peakRssBytes);
+  }, 500);
+  const code = await child.exited.finally(() => clearInterval(timer));
+  const summary = child.lines.find((l) => typeof l.measurerCpuPercent === 'number') as
+    | {
+        measurerCpuPercent: number;
+        upstream: { messages: number; ratePerSec: number; hubMessages: number };
+        source: { sent?: number };
+        bursts?: { durationMs?: number }[];
+        latencyMs: { p50: number; p99: number };
+        integrity: { sent: number; lost: number };
+      }
+    | undefined;
+  if (code !== 0 || summary === undefined)
+    throw new Error(`edgeperf local exited ${code} without a summary: ${child.stderrText.slice(-400)}`);
+  const durationMs = summary.bursts?.[0]?.durationMs ?? (messages / targetRate) * 1000;
+  const result: BenchResult = {
+    ...toResult({
+      kind: 'measurer',
+      name: 'edgeperf local (its own process)',
+      payloadBytes: 1024,
+      messages: summary.upstream.messages,
+      published: summary.integrity.sent,
+      durationMs,
+      bodyBytes: 0,
+      cpuMs: (summary.measurerCpuPercent / 100) * durationMs,
+      peakRssBytes: peakRss,
+      latencies: undefined,
+    }),
+    latencyMs: { p50: summary.latencyMs.p50, p99: summary.latencyMs.p99, samples: summary.upstream.messages },
+    cpuPercent: summary.measurerCpuPercent,
+  };
+  progress(`  edgeperf used ${summary.measurerCpuPercent}% of a core; peak RSS ${result.peakRssMB} MB`);
+  return result;
 }
 
 function logTail(file: string): string {

@@ -71,7 +71,23 @@ describe('bench ratios', () => {
       translatorVsIngestLimit: true,
       batchedBytesVsWireLimit: true,
       overloadPeakRssMB: false,
+      edgeperfCpuPercent: null,
     });
+  });
+
+  it("checks edgeperf's own CPU against 5% of a core", () => {
+    const measurer = (cpuPercent: number): BenchResult => ({
+      ...(results[0] as BenchResult),
+      kind: 'measurer',
+      name: 'edgeperf local (its own process)',
+      cpuPercent,
+    });
+    const met = (cpu: number) =>
+      checkTargets(computeRatios(results), [...results, measurer(cpu)]).find(
+        (x) => x.name === 'edgeperfCpuPercent',
+      );
+    expect(met(4.2)).toMatchObject({ measured: 4.2, met: true });
+    expect(met(5)).toMatchObject({ measured: 5, met: false });
   });
 
   it('renders the rows, the load average and the targets', () => {

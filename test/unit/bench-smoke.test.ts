@@ -62,6 +62,7 @@ describe('npm run bench -- --quick', () => {
     const kinds = report.results.map((x) => x.kind).sort();
     expect(kinds, report.notes.join('\n')).toEqual([
       'ingest-limit',
+      'measurer',
       'naive',
       'overload',
       'translator',
@@ -77,6 +78,9 @@ describe('npm run bench -- --quick', () => {
     expect(report.ratios.translatorVsNaive).toBeGreaterThan(0);
     expect(report.ratios.translatorVsIngestLimit).toBeGreaterThan(0);
     expect(report.ratios.batchedBytesVsWireLimit).toBeGreaterThan(0);
+    const measurer = report.results.find((x) => x.kind === 'measurer');
+    expect(measurer?.cpuPercent).toBeGreaterThan(0);
+    expect(report.targets.find((t) => t.name === 'edgeperfCpuPercent')?.measured).toBe(measurer?.cpuPercent);
     expect(report.host.loadAvgStart).toHaveLength(3);
     expect(r.stderr).toContain('▶ naive');
   });
