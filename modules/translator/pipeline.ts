@@ -4,6 +4,7 @@ import type { BatcherOptions, BatchInfo } from './batcher/index.js';
 import { Batcher, MAX_UPSTREAM_MESSAGE_BYTES, resolveBatcherOptions } from './batcher/index.js';
 import type { DeadLetterReason, Decoder, DecoderOptions } from './decoders/index.js';
 import { createDecoder, DEAD_LETTER_REASONS } from './decoders/index.js';
+import { plainRecordJson } from './record-json.js';
 import type {
   EmbeddedBrokerOptions,
   MqttSourceOptions,
@@ -337,8 +338,9 @@ export class Pipeline {
     c.records += records.length;
     const ref: AckRef = { remaining: records.length, ack: message.ack };
     const maxRecordBytes = this.batcher.maxRecordBytes;
+    const plain = result.plainStrings === true;
     for (const record of records) {
-      const json = stringify(record);
+      const json = plain ? plainRecordJson(record) : stringify(record);
       const bytes = json === undefined ? Number.POSITIVE_INFINITY : Buffer.byteLength(json);
       if (json === undefined || bytes > maxRecordBytes) {
         this.deadLetter(

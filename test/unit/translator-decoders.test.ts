@@ -19,6 +19,7 @@ describe('json decoder', () => {
     const r = decode('plant/a/line/7/temp', Buffer.from(JSON.stringify(body)), IT);
     expect(r).toEqual({
       ok: true,
+      plainStrings: true,
       records: [
         {
           topic: 'plant/a/line/7/temp',
@@ -37,7 +38,7 @@ describe('json decoder', () => {
     expect(r.ok && r.records.map((x) => x.data)).toEqual([{ a: 1 }, { a: 2 }, 7]);
     expect(r.ok && r.records[0]?.fields).toBeUndefined();
     const empty = decode('t', Buffer.from('[]'), IT);
-    expect(empty).toEqual({ ok: true, records: [] });
+    expect(empty).toEqual({ ok: true, records: [], plainStrings: true });
   });
 
   it('reports malformed JSON as a dead-letter reason instead of throwing', () => {

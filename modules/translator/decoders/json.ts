@@ -17,12 +17,14 @@ export function createJsonDecoder(fieldsOf?: TopicFieldExtractor): Decoder {
       return { ok: false, reason: 'malformed-json', detail: (err as Error).message };
     }
     const fields = fieldsOf?.(topic);
+    // 0x5c is `\`: without one, no string in the payload needs escaping when written back.
+    const plainStrings = payload.indexOf(0x5c) === -1;
     if (Array.isArray(parsed)) {
       const records: EnvelopeRecord[] = new Array(parsed.length);
       for (let i = 0; i < parsed.length; i++) records[i] = toRecord(topic, parsed[i], ingestTimeMs, fields);
-      return { ok: true, records };
+      return { ok: true, records, plainStrings };
     }
-    return { ok: true, records: [toRecord(topic, parsed, ingestTimeMs, fields)] };
+    return { ok: true, records: [toRecord(topic, parsed, ingestTimeMs, fields)], plainStrings };
   };
 }
 

@@ -18,7 +18,15 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
 
 /** What a decoder made of one source message. */
 export type DecodeResult =
-  | { readonly ok: true; readonly records: EnvelopeRecord[] }
+  | {
+      readonly ok: true;
+      readonly records: EnvelopeRecord[];
+      /**
+       * True when every string in the records' `data` and `perf` came from JSON text without a
+       * backslash, so none needs escaping (the pipeline then serialises with plainRecordJson).
+       */
+      readonly plainStrings?: boolean;
+    }
   | { readonly ok: false; readonly reason: DeadLetterReason; readonly detail: string };
 
 /** Payload formats the translator decodes. */
