@@ -340,7 +340,7 @@ export class Pipeline {
     const maxRecordBytes = this.batcher.maxRecordBytes;
     const plain = result.plainStrings === true;
     for (const record of records) {
-      const json = plain ? plainRecordJson(record) : stringify(record);
+      const json = stringify(record, plain);
       const bytes = json === undefined ? Number.POSITIVE_INFINITY : Buffer.byteLength(json);
       if (json === undefined || bytes > maxRecordBytes) {
         this.deadLetter(
@@ -456,7 +456,14 @@ function release(ref: AckRef): void {
   if (ref.remaining === 0) ref.ack();
 }
 
-function stringify(record: EnvelopeRecord): string | undefined {
+function stringify(record: EnvelopeRecord, plainStrings: boolean): string | undefined {
+  if (plainStrings) {
+    try {
+      return plainRecordJson(record);
+    } catch {
+      // Nesting deeper than its recursion allows (JSON.stringify goes deeper): let JSON decide.
+    }
+  }
   try {
     return JSON.stringify(record);
   } catch {
