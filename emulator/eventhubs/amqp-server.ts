@@ -15,6 +15,7 @@ import {
   parseSasToken,
   toError,
 } from '../../modules/common/index.js';
+import { guardAmqpFrameSize, MAX_WIRE_FRAME_BYTES } from '../edgehub/frame-guard.js';
 import {
   decodeIncoming,
   encodeOutgoing,
@@ -113,6 +114,9 @@ export class EventHubsServer {
   private readonly advertisedHost: string;
   private readonly keys: ReadonlyMap<string, string>;
   private readonly maxMessageSizeBytes: number;
+  /** Largest AMQP frame accepted: the largest message plus room for framing and annotations. */
+  private readonly maxFrameBytes: number;
+  private oversized = 0;
   private readonly idleTimeoutInMs: number;
   private readonly maxReceivers: number;
   private readonly logger: Logger;
@@ -133,6 +137,7 @@ export class EventHubsServer {
     ];
     this.keys = new Map(keys.map((k) => [k.keyName, k.key]));
     this.maxMessageSizeBytes = options.maxMessageSizeBytes ?? 1_048_576;
+    this.maxFrameBytes = Math.max(MAX_WIRE_FRAME_BYTES, this.maxMessageSizeBytes + 64 * 1024);
     this.idleTimeoutInMs = options.idleTimeoutInMs ?? 60_000;
     this.maxReceivers = options.maxReceiversPerPartition ?? 5;
     this.logger = options.logger ?? createLogger('eventhubs');
@@ -143,11 +148,14 @@ export class EventHubsServer {
     return this.listeningPort;
   }
 
-  /** Open AMQP connections and attached consumer links (for metrics and tests). */
-  stats(): { connections: number; consumers: number } {
+  /**
+   * Open AMQP connections, attached consumer links, and connections dropped for a frame larger
+   * than the advertised max-frame-size (for metrics and tests).
+   */
+  stats(): { connections: number; consumers: number; oversizedFrames: number } {
     let consumers = 0;
     for (const state of this.connections.values()) consumers += state.consumers.size;
-    return { connections: this.connections.size, consumers };
+    return { connections: this.connections.size, consumers, oversizedFrames: this.oversized };
   }
 
   /**
@@ -183,12 +191,19 @@ export class EventHubsServer {
       idle_time_out: this.idleTimeoutInMs,
       container_id: 'edgeperf-eventhubs',
       properties: { product: 'edgeperf event hubs emulator' },
-    });
+      // Advertised in OPEN and enforced per connection below: rhea buffers whatever size a frame
+      // announces (up to 4 GB) before parsing it.
+      max_frame_size: this.maxFrameBytes,
+    } as Parameters<ReturnType<typeof rhea.create_container>['listen']>[0]);
     server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
       // A reset from a client must not become an unhandled error.
       socket.on('error', () => undefined);
+      guardAmqpFrameSize(socket, this.maxFrameBytes, (info) => {
+        this.oversized += 1;
+        this.logger.warn(info, 'AMQP frame larger than max-frame-size; connection dropped');
+      });
     });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) =>

@@ -258,6 +258,34 @@ describe('connection robustness', () => {
     }
   });
 
+  it('drops a connection whose frame announces more than the advertised max-frame-size', async () => {
+    const before = server.stats().oversizedFrames;
+    const closed = await new Promise<{ closed: boolean; readMs: number }>((resolve) => {
+      const t0 = Date.now();
+      const socket = tcpConnect(server.port, '127.0.0.1', () => {
+        // AMQP header, then a frame header announcing 64 MiB.
+        const header = Buffer.alloc(8);
+        header.writeUInt32BE(64 * 1024 * 1024, 0);
+        header[4] = 2;
+        socket.write(Buffer.concat([Buffer.from('AMQP\x00\x01\x00\x00', 'latin1'), header]));
+      });
+      // Read (and drop) the server's bytes, or the client never sees the connection end.
+      socket.resume();
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve({ closed: true, readMs: Date.now() - t0 }));
+      setTimeout(() => {
+        socket.destroy();
+        resolve({ closed: false, readMs: Date.now() - t0 });
+      }, 5000);
+    });
+    // Without the guard rhea waits for all 64 MiB and the socket stays open.
+    expect(closed.closed).toBe(true);
+    expect(server.stats().oversizedFrames).toBe(before + 1);
+    // The server still serves real clients.
+    const c = await connectRaw();
+    expect(await putToken(c, ns(), token(ns()))).toBe(200);
+  });
+
   it('reports a port in use as E_LISTEN', async () => {
     const clash = new EventHubsServer({
       log,
