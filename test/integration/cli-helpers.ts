@@ -38,6 +38,24 @@ export interface ReadyLine {
 }
 
 /**
+ * The flags that point `run` or `sweep --target azure` at an emulator: the service connection
+ * string, device, CA and metrics URL, plus the built-in endpoint unless `builtin` is false.
+ */
+export function hubArgs(ready: ReadyLine, { builtin = true }: { builtin?: boolean } = {}): string[] {
+  return [
+    '--iothub-connection-string',
+    ready.iothub,
+    ...(builtin ? ['--eventhub-connection-string', ready.eventHubs.builtin] : []),
+    '--device-id',
+    ready.edgeDeviceId,
+    '--ca-file',
+    ready.caFile,
+    '--metrics-url',
+    ready.edgeHub.metrics,
+  ];
+}
+
+/**
  * Starts `edgeperf emulator --json` on ephemeral ports with the high-rate profile (broker and
  * module metrics moved to free ports) and resolves with its ready line. `cleanup` receives what
  * must run afterwards (kill the emulator, remove the state dir).

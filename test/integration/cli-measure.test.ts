@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../perf-cli/analysis/summary-types.js';
-import { edgeperf, startEmulator } from './cli-helpers.js';
+import { edgeperf, hubArgs, startEmulator } from './cli-helpers.js';
 
 // The CLI as users run it (built dist), end to end on loopback: `local` starts its own runtime;
 // `run` measures a runtime started separately, through the connection strings it printed.
@@ -54,16 +54,7 @@ describe('edgeperf local and run', () => {
 
     const res = await edgeperf([
       'run',
-      '--iothub-connection-string',
-      ready.iothub,
-      '--eventhub-connection-string',
-      ready.eventHubs.builtin,
-      '--device-id',
-      ready.edgeDeviceId,
-      '--ca-file',
-      ready.caFile,
-      '--metrics-url',
-      ready.edgeHub.metrics,
+      ...hubArgs(ready),
       '--burst-length',
       '1000',
       '--target-rate',

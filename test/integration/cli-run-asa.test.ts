@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../perf-cli/analysis/summary-types.js';
-import { edgeperf as runCli, startEmulator } from './cli-helpers.js';
+import { hubArgs, edgeperf as runCli, startEmulator } from './cli-helpers.js';
 
 // `edgeperf run --results asa` as users run it (built dist): a separately started local runtime,
 // whose stream job writes the ASA query's rows to `asa-output`; the CLI reads only those rows.
@@ -26,14 +26,7 @@ describe('edgeperf run --results asa', () => {
       'asa',
       '--asa-eventhub-connection-string',
       ready.eventHubs.asaOutput,
-      '--iothub-connection-string',
-      ready.iothub,
-      '--device-id',
-      ready.edgeDeviceId,
-      '--ca-file',
-      ready.caFile,
-      '--metrics-url',
-      ready.edgeHub.metrics,
+      ...hubArgs(ready, { builtin: false }),
       '--burst-length',
       '1000',
       '--bursts',

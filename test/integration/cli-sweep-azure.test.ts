@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalHubAgent, useLocalHubAgent } from '../../emulator/index.js';
 import type { RunSummary } from '../../perf-cli/analysis/summary-types.js';
 import type { SweepResult } from '../../perf-cli/analysis/sweep-types.js';
-import { edgeperf, type ReadyLine, startEmulator } from './cli-helpers.js';
+import { edgeperf, hubArgs, type ReadyLine, startEmulator } from './cli-helpers.js';
 
 // `edgeperf sweep --target azure` against a separately started runtime, through the connection
 // strings it printed: each cell redeploys the device and waits for edgeAgent, as in Azure (issue 5).
@@ -50,16 +50,7 @@ describe('edgeperf sweep --target azure', () => {
         'sweep',
         '--target',
         'azure',
-        '--iothub-connection-string',
-        ready.iothub,
-        '--eventhub-connection-string',
-        ready.eventHubs.builtin,
-        '--device-id',
-        ready.edgeDeviceId,
-        '--ca-file',
-        ready.caFile,
-        '--metrics-url',
-        ready.edgeHub.metrics,
+        ...hubArgs(ready),
         '--deploy-timeout',
         '60',
         '--app-batch-max-bytes',
