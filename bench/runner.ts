@@ -8,8 +8,7 @@ import { orphanGuardPath } from '../emulator/agent/image-map.js';
 import type { EdgeMessage } from '../emulator/edgehub/message.js';
 import { LocalEdgeRuntime, parseDeployment } from '../emulator/index.js';
 import { createLogger, decodeEnvelopeBody, type Logger, readPerfFields } from '../modules/common/index.js';
-import { freePort } from '../perf-cli/local-ports.js';
-import { MosquittoBroker } from '../perf-cli/mosquitto-broker.js';
+import { startMosquittoInTempDir } from '../perf-cli/mosquitto-broker.js';
 import { type ProcSample, sampleProcess } from './proc.js';
 import { type BenchKind, type BenchResult, percentile, round } from './report.js';
 
@@ -225,16 +224,11 @@ export class BenchRunner {
         stop: () => child.stop(),
       };
     }
-    const dir = mkdtempSync(join(tmpdir(), 'edgeperf-bench-mosquitto-'));
-    const broker = new MosquittoBroker(dir, await freePort(), { persistence: false });
-    await broker.start();
+    const broker = await startMosquittoInTempDir({ persistence: false });
     return {
       url: broker.url,
       waitSubscribed: (timeoutInMs) => broker.waitForSubscription(SOURCE_TOPIC_FILTER, timeoutInMs),
-      stop: async () => {
-        await broker.stop();
-        rmSync(dir, { recursive: true, force: true });
-      },
+      stop: () => broker.destroy(),
     };
   }
 

@@ -7,9 +7,9 @@ import {
   killRunningCli,
   type LocalRun,
   MOSQUITTO,
-  Mosquitto,
   recordFigures,
   runEdgeperfLocal,
+  startMosquitto,
 } from './faults-helpers.js';
 
 // Drills 1 and 2 of issue 8, driven through `edgeperf local --fault …` exactly as a user runs them.
@@ -50,7 +50,7 @@ describe('drill 1: SIGKILL the translator mid-burst', () => {
   it.skipIf(!existsSync(MOSQUITTO))(
     'source on Mosquitto (QoS 1, persistent session), restartPolicy always: 0 lost, duplicates counted',
     async () => {
-      const broker = await Mosquitto.create();
+      const broker = await startMosquitto();
       cleanups.push(() => broker.destroy());
       const cmd = [
         '--burst-length',

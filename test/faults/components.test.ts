@@ -16,9 +16,9 @@ import {
   figures,
   freePort,
   MOSQUITTO,
-  Mosquitto,
   recordFigures,
   rssBytes,
+  startMosquitto,
 } from './faults-helpers.js';
 
 // Drills 4, 5 and 6 of issue 8 at the component level: `edgeperf local` cannot restart an external
@@ -141,7 +141,7 @@ function translatorPid(runtime: LocalEdgeRuntime): number | undefined {
 
 describe.skipIf(!existsSync(MOSQUITTO))('drill 4: restart a real Mosquitto source broker mid-stream', () => {
   it('the translator reconnects; every sequence number arrives at the built-in endpoint', async () => {
-    const broker = await Mosquitto.create();
+    const broker = await startMosquitto();
     cleanups.push(() => broker.destroy());
     const { runtime, arrivals, moduleLog } = await startRuntime(translatorOn(broker.url));
     await until(() => translatorPid(runtime) !== undefined, 'translator running', 15_000);
@@ -194,7 +194,7 @@ describe.skipIf(!existsSync(MOSQUITTO))('drill 5: overload (scaled to 15 s)', ()
   it('translator memory stays bounded and the backlog stays at the broker', async () => {
     // A bounded in-flight window (well above a batch) keeps the backlog in the broker's store
     // rather than in socket buffers, where the broker's own count can show it.
-    const broker = await Mosquitto.create({ maxInflightMessages: 1000 });
+    const broker = await startMosquitto({ maxInflightMessages: 1000 });
     cleanups.push(() => broker.destroy());
     // One upstream message per record, one in flight, 64 KiB of buffer: a translator that drains
     // far slower than the field publishes, so the overload is real and its policy visible.

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type MosquittoBroker, startMosquittoInTempDir } from '../../perf-cli/mosquitto-broker.js';
 
 /** Root of the repository (tests run after `npm run build`, so dist/ exists). */
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -165,91 +165,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A real Mosquitto on 127.0.0.1 (ephemeral port) with persistence, so a restart keeps sessions and queued QoS 1 messages. */
-export class Mosquitto {
-  private child: ChildProcess | undefined;
-  private constructor(
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
-
-  /**
-   * Writes a config and starts the broker. `maxInflightMessages` 0 = unlimited (deferred PUBACKs of a
-   * whole batch need at least the batch size).
-   */
-  static async create(options: { maxInflightMessages?: number } = {}): Promise<Mosquitto> {
-    const m = new Mosquitto(await freePort(), await mkdtemp(join(tmpdir(), 'edgeperf-faults-mosq-')));
-    await writeFile(
-      join(m.dir, 'mosquitto.conf'),
-      [
-        `listener ${m.port} 127.0.0.1`,
-        'allow_anonymous true',
-        'persistence true',
-        `persistence_location ${m.dir}/`,
-        // Deferred PUBACKs need room, and the backlog of an overload must stay at the broker, not be dropped.
-        `max_inflight_messages ${options.maxInflightMessages ?? 0}`,
-        'max_queued_messages 0',
-        // $SYS every second: drills read the broker's own count of stored messages (the backlog).
-        'sys_interval 1',
-        'log_dest stderr',
-        'log_type error',
-        ...(process.getuid?.() === 0 ? ['user root'] : []),
-        '',
-      ].join('\n'),
-    );
-    await m.start();
-    return m;
-  }
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  /** Starts the broker and waits until it accepts connections. */
-  async start(): Promise<void> {
-    const child = spawn(MOSQUITTO, ['-c', join(this.dir, 'mosquitto.conf')], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    this.child = child;
-    let err = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const end = Date.now() + 5000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited: ${err}`);
-      const ok = await new Promise<boolean>((r) => {
-        const s = createConnection(this.port, '127.0.0.1');
-        s.once('connect', () => {
-          s.destroy();
-          r(true);
-        });
-        s.once('error', () => r(false));
-      });
-      if (ok) return;
-      if (Date.now() > end) throw new Error(`mosquitto did not listen: ${err}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
-  /** SIGTERM (writes persistence, exits) or SIGKILL (a crash: only what was saved survives). */
-  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await exited;
-  }
-
-  async destroy(): Promise<void> {
-    await this.stop('SIGKILL');
-    await rm(this.dir, { recursive: true, force: true });
-  }
+/**
+ * A real Mosquitto on 127.0.0.1 (ephemeral port) with persistence, so a restart keeps sessions
+ * and queued QoS 1 messages, and `$SYS` every second (drills read the broker's stored-message
+ * count). `maxInflightMessages` 0 (default) = unlimited: deferred PUBACKs of a whole batch need at
+ * least the batch size, and an overload's backlog must stay at the broker.
+ */
+export function startMosquitto(options: { maxInflightMessages?: number } = {}): Promise<MosquittoBroker> {
+  return startMosquittoInTempDir({ ...options, sysIntervalSecs: 1 });
 }
 
 /** `--set` assignments that point the translator and the simulator at an external broker instead of the embedded one. */
