@@ -11,7 +11,7 @@ import { runMeasurement } from '../measure/measurement.js';
 import { waitForModules } from '../module-readiness.js';
 import { MosquittoBroker } from '../mosquitto-broker.js';
 import { buildRunManifest, runConfigSummary, translatorModules } from '../run-manifest.js';
-import { addMeasureFlags, type MeasureFlags } from './measure-flags.js';
+import { addMeasureFlags, burstOf, type MeasureFlags } from './measure-flags.js';
 import { emitResults, progressBar } from './measure-output.js';
 
 /** A fault to inject during the burst. */
@@ -271,15 +271,7 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
       moreTranslatorModules: translators.slice(1),
       caPem,
       metricsUrl: ready.edgeHub.metrics,
-      burst: {
-        burstLength: flags.burstLength,
-        bursts: flags.bursts,
-        burstWaitMs: flags.burstWaitMs,
-        targetRate: flags.targetRate,
-        payloadLength: flags.payloadLength,
-        format: flags.format,
-        devices: flags.devices,
-      },
+      burst: burstOf(flags),
       timeoutSecs: flags.timeout,
       config: runConfigSummary(manifest, flags),
       onProgress: progressBar(!flags.json),

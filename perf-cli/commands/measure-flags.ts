@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { intInRange, numberInRange } from '../cli-errors.js';
+import type { MeasurementOptions } from '../measure/measurement.js';
 
 /** Flags `local` and `run` share (architecture.md contract). */
 export interface MeasureFlags {
@@ -17,6 +18,19 @@ export interface MeasureFlags {
   label: Record<string, string>;
   simulatorModule: string;
   translatorModule: string;
+}
+
+/** The simulator's `start` request of a measurement, from the measure flags. */
+export function burstOf(flags: MeasureFlags): MeasurementOptions['burst'] {
+  return {
+    burstLength: flags.burstLength,
+    bursts: flags.bursts,
+    burstWaitMs: flags.burstWaitMs,
+    targetRate: flags.targetRate,
+    payloadLength: flags.payloadLength,
+    format: flags.format,
+    devices: flags.devices,
+  };
 }
 
 function label(value: string, previous: Record<string, string>): Record<string, string> {

@@ -8,7 +8,7 @@ import {
   requireValues,
   resolveHubConnection,
 } from './hub-connection.js';
-import { addMeasureFlags, type MeasureFlags } from './measure-flags.js';
+import { addMeasureFlags, burstOf, type MeasureFlags } from './measure-flags.js';
 import { emitResults, progressBar } from './measure-output.js';
 
 interface RunFlags extends MeasureFlags, HubConnectionFlags {
@@ -89,15 +89,7 @@ export function registerRunCommand(program: Command): void {
           : {}),
         simulatorModule: flags.simulatorModule,
         translatorModule: flags.translatorModule,
-        burst: {
-          burstLength: flags.burstLength,
-          bursts: flags.bursts,
-          burstWaitMs: flags.burstWaitMs,
-          targetRate: flags.targetRate,
-          payloadLength: flags.payloadLength,
-          format: flags.format,
-          devices: flags.devices,
-        },
+        burst: burstOf(flags),
         timeoutSecs: flags.timeout,
         config: {
           burstLength: flags.burstLength,

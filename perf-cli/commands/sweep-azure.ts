@@ -8,6 +8,7 @@ import { waitForDeployment, waitForModules } from '../module-readiness.js';
 import { buildRunManifest, runConfigSummary, translatorModules } from '../run-manifest.js';
 import type { HubConnection } from './hub-connection.js';
 import type { LocalFlags } from './local.js';
+import { burstOf } from './measure-flags.js';
 import { progressBar } from './measure-output.js';
 
 /** How `sweep --target azure` reaches the device and what it deploys. */
@@ -85,15 +86,7 @@ export async function runAzureCell(cell: LocalFlags, o: AzureCellOptions): Promi
     simulatorModule: cell.simulatorModule,
     translatorModule: cell.translatorModule,
     moreTranslatorModules: translators.slice(1),
-    burst: {
-      burstLength: cell.burstLength,
-      bursts: cell.bursts,
-      burstWaitMs: cell.burstWaitMs,
-      targetRate: cell.targetRate,
-      payloadLength: cell.payloadLength,
-      format: cell.format,
-      devices: cell.devices,
-    },
+    burst: burstOf(cell),
     timeoutSecs: cell.timeout,
     config: runConfigSummary(manifest, cell),
     onProgress: progressBar(!cell.json),
