@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /** One reading of a process's CPU and memory counters from /proc (Linux). */
 export interface ProcSample {
@@ -59,4 +61,20 @@ export function sampleProcess(pid: number): ProcSample | undefined {
   } catch {
     return undefined;
   }
+}
+
+let gcFunction: (() => void) | undefined;
+
+/**
+ * Runs a full garbage collection of the bench process, which hosts the edge runtime: called
+ * before each measured run so that the garbage of earlier runs is not collected (and its CPU
+ * counted as edgeHub's) in the middle of the next one.
+ */
+export function collectGarbage(): void {
+  if (gcFunction === undefined) {
+    // `--expose-gc` without restarting node: the flag applies to contexts created after it.
+    setFlagsFromString('--expose-gc');
+    gcFunction = runInNewContext('gc') as () => void;
+  }
+  gcFunction();
 }

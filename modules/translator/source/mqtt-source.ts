@@ -3,6 +3,8 @@ import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import mqtt from 'mqtt';
 import type { Logger } from '../../common/index.js';
 import { EdgePerfError, toError } from '../../common/index.js';
+import type { TappedPublish } from './publish-tap.js';
+import { PublishTap } from './publish-tap.js';
 
 /** One message read from the field broker. */
 export interface SourceMessage {
@@ -82,6 +84,8 @@ interface AckQueue {
   readonly stream: Duplex;
   readonly entries: AckEntry[];
   head: number;
+  /** A drain is queued for the end of this tick. */
+  drainQueued: boolean;
 }
 
 interface AckEntry {
@@ -162,6 +166,8 @@ export class MqttSource {
       ...(o.password === undefined ? {} : { password: o.password }),
       // Subscriptions live in the persistent session; MQTT.js re-subscribes when it was lost.
       resubscribe: true,
+      // The stream builder is wrapped below before the first connect.
+      manualConnect: true,
       ...((o.protocolVersion ?? 4) === 5
         ? {
             properties: {
@@ -172,6 +178,8 @@ export class MqttSource {
         : {}),
     });
     this.client = client;
+    this.tapStreams(client, (o.protocolVersion ?? 4) === 5 ? 5 : 4);
+    // Only what the tap passes on arrives here: QoS 2 and anything unusual.
     client.handleMessage = (packet, callback) => this.onPublish(client, packet, callback);
     client.on('connect', () => {
       this.connects++;
@@ -188,6 +196,7 @@ export class MqttSource {
       this.options.logger?.warn({ url: o.url }, 'source broker unreachable; retrying'),
     );
     client.on('error', (err) => this.options.logger?.warn({ err: err.message }, 'source connection error'));
+    client.connect();
 
     await new Promise<void>((resolve, reject) => {
       const onConnect = (): void => {
@@ -232,19 +241,55 @@ export class MqttSource {
     await client.endAsync(false).catch(() => client.endAsync(true));
   }
 
+  /**
+   * Puts a {@link PublishTap} between MQTT.js and every socket it opens (first connect and each
+   * reconnect), so QoS 0/1 messages skip MQTT.js's receive path. MQTT.js keeps its stream
+   * builder (URL, TLS and WebSocket handling) in a field its types call private; pinned by mqtt
+   * 5.16.0 and guarded by test/integration/translator-source-*.test.ts.
+   */
+  private tapStreams(client: MqttClient, protocolVersion: 4 | 5): void {
+    const holder = client as unknown as { streamBuilder?: unknown };
+    const build = holder.streamBuilder;
+    if (typeof build !== 'function')
+      throw new Error('mqtt: MqttClient.streamBuilder is missing; the source needs it');
+    const onTapped = (tap: PublishTap, p: TappedPublish): Promise<void> | undefined =>
+      this.deliver(tap, p.topic, p.payload, p.qos, p.messageId, p.dup);
+    holder.streamBuilder = (c: MqttClient): Duplex =>
+      new PublishTap((build as (c: MqttClient) => Duplex)(c), protocolVersion, onTapped);
+  }
+
+  /** MQTT.js's path, for what the tap passed on (QoS 2 keeps MQTT.js's own PUBREC flow). */
   private onPublish(client: MqttClient, packet: IPublishPacket, callback: (error?: Error) => void): void {
     const qos = packet.qos;
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const hold = this.deliver(client.stream, packet.topic, payload, qos, packet.messageId ?? 0, packet.dup);
+    const release = (): void => callback(qos === 1 ? DEFER_ACK : undefined);
+    if (hold === undefined) release();
+    else void hold.then(release);
+  }
+
+  /**
+   * Hands one message to the handler with its ack. Returns a promise (that never rejects) while
+   * the handler holds the read loop.
+   */
+  private deliver(
+    stream: Duplex,
+    topic: string,
+    payload: Buffer,
+    qos: 0 | 1 | 2,
+    messageId: number,
+    dup: boolean,
+  ): Promise<void> | undefined {
     let ack: () => void;
-    if (qos === 1 && packet.messageId !== undefined) {
+    if (qos === 1) {
       // One ack queue per connection: acks of an old connection mean nothing to the broker (it
       // redelivers those messages on the new one).
       let queue = this.ackQueue;
-      if (queue === undefined || queue.stream !== client.stream) {
-        queue = { stream: client.stream, entries: [], head: 0 };
+      if (queue === undefined || queue.stream !== stream) {
+        queue = { stream, entries: [], head: 0, drainQueued: false };
         this.ackQueue = queue;
       }
-      const entry: AckEntry = { messageId: packet.messageId, done: false };
+      const entry: AckEntry = { messageId, done: false };
       queue.entries.push(entry);
       this.unacked++;
       ack = this.ackFor(queue, entry);
@@ -252,43 +297,33 @@ export class MqttSource {
       ack = noop;
     }
     this.received++;
-    if (packet.dup) this.redelivered++;
-    const message: SourceMessage = {
-      topic: packet.topic,
-      payload,
-      receivedAtMs: Date.now(),
-      qos,
-      redelivered: packet.dup,
-      ack,
-    };
-    // QoS 2 keeps MQTT.js's own flow (we subscribe with QoS ≤ 1; a broker never upgrades).
-    const release = (): void => callback(qos === 1 ? DEFER_ACK : undefined);
+    if (dup) this.redelivered++;
+    const message: SourceMessage = { topic, payload, receivedAtMs: Date.now(), qos, redelivered: dup, ack };
     let hold: Promise<void> | undefined;
     try {
       hold = this.handler(message);
     } catch (err) {
       this.options.logger?.error({ err: toError(err).message }, 'source handler threw');
     }
-    if (hold === undefined) {
-      release();
-      return;
-    }
+    return hold === undefined ? undefined : this.holdWhile(hold);
+  }
+
+  /** Marks the source paused until `hold` settles; made apart from {@link deliver} (see {@link ackFor}). */
+  private holdWhile(hold: Promise<void>): Promise<void> {
     this.paused = true;
-    hold.then(
+    return hold.then(
       () => {
         this.paused = false;
-        release();
       },
       (err: unknown) => {
         this.paused = false;
         this.options.logger?.error({ err: toError(err).message }, 'source handler failed');
-        release();
       },
     );
   }
 
   /**
-   * The ack of one message, made outside {@link onPublish} on purpose: V8 gives all closures of a
+   * The ack of one message, made outside {@link deliver} on purpose: V8 gives all closures of a
    * call one shared context, so an ack made there would keep MQTT.js's callback, and with it the
    * packet and its payload, alive for as long as the record waits in the buffer (measured: 19k
    * packets and 50 MB of socket buffers retained under overload).
@@ -298,26 +333,35 @@ export class MqttSource {
       if (entry.done) return;
       entry.done = true;
       this.unacked--;
-      this.drainAcks(queue);
+      if (queue !== this.ackQueue || this.stopped) this.staleAcks++;
+      else if (!queue.drainQueued) this.queueDrain(queue);
     };
   }
 
+  /**
+   * Drains once the current tick is done: a batch acks its few hundred messages in one loop, and
+   * they leave in one write instead of one write (and one broker read) each.
+   */
+  private queueDrain(queue: AckQueue): void {
+    queue.drainQueued = true;
+    queueMicrotask(() => {
+      queue.drainQueued = false;
+      this.drainAcks(queue);
+    });
+  }
+
   private drainAcks(queue: AckQueue): void {
-    if (queue !== this.ackQueue || this.stopped) {
-      this.staleAcks++;
-      return;
-    }
     const stream = queue.stream;
     const entries = queue.entries;
     const start = queue.head;
     while (queue.head < entries.length && (entries[queue.head] as AckEntry).done) queue.head++;
     const n = queue.head - start;
     if (n > 0) {
-      if (!stream.writable) {
+      if (queue !== this.ackQueue || this.stopped || !stream.writable) {
         this.staleAcks += n;
       } else {
         // PUBACK: fixed header 0x40, remaining length 2, packet id; valid for MQTT 3.1.1 and 5
-        // (v5 may omit reason code 0 and properties). One write for a whole batch's acks.
+        // (v5 may omit reason code 0 and properties).
         const buf = Buffer.allocUnsafe(4 * n);
         for (let i = 0; i < n; i++) {
           const id = (entries[start + i] as AckEntry).messageId;
