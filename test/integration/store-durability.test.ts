@@ -109,6 +109,35 @@ describe('persistent store (LMDB)', () => {
     await second.stop();
   });
 
+  it('keeps the newest bodies in memory up to its cache budget and reads the rest from disk', async () => {
+    const folder = await tempDir();
+    const message = (seq: number) => ({
+      id: `m${seq}`,
+      body: Buffer.alloc(1000, 48 + seq),
+      properties: { seq: String(seq) },
+      system: { connectionDeviceId: 'd', receivedAtMs: 1 },
+    });
+    const size = 1000 + 'seq'.length + 1;
+    const store = new MessageStore({ persistent: true, folder, cacheBytes: 2 * size });
+    await store.start();
+    const enqueue = (seqs: number[]) =>
+      store.enqueue(
+        seqs.map((s) => ({ endpoint: 'iothub', priority: 0, message: message(s), expiresAtMs: 1e15 })),
+      );
+    await enqueue([0, 1, 2]);
+    expect(store.cachedSizeBytes).toBe(2 * size);
+    const bodies = () => store.peek('iothub', 100).map((e) => store.messageOf(e).body.toString().slice(0, 2));
+    expect(bodies()).toEqual(['00', '11', '22']);
+    // Removing a cached message frees its room for the next one; the uncached one came from disk.
+    store.remove(store.peek('iothub', 1));
+    expect(store.cachedSizeBytes).toBe(size);
+    await enqueue([3]);
+    expect(store.cachedSizeBytes).toBe(2 * size);
+    store.remove(store.peek('iothub', 100));
+    expect(store.cachedSizeBytes).toBe(0);
+    await store.stop();
+  });
+
   it('store and forward: messages queued during an outage are sent after an edgeHub restart', async () => {
     const dir = await tempDir();
     const env = parseEdgeHubEnv({ StorageFolder: dir, UsePersistentStorage: 'true' });

@@ -28,7 +28,7 @@ interface PublishSpec {
 
 function publish(p: PublishSpec): Buffer {
   const topic = Buffer.from(p.topic, 'utf8');
-  const parts = [Buffer.from([topic.length >> 8, topic.length & 0xff]), topic];
+  const parts: Buffer[] = [Buffer.from([topic.length >> 8, topic.length & 0xff]), topic];
   if (p.qos > 0) parts.push(Buffer.from([(p.messageId ?? 1) >> 8, (p.messageId ?? 1) & 0xff]));
   if (p.properties) parts.push(remainingLength(p.properties.length), p.properties);
   parts.push(p.payload);

@@ -12,8 +12,13 @@ export interface QueueEntry {
   readonly sizeBytes: number;
   /** `device/module` of the sender, the pump's grouping key. */
   readonly senderKey: string;
-  /** Held in memory by the in-memory store; read from disk on demand by the persistent one. */
+  /**
+   * Held in memory by the in-memory store; the persistent one holds the newest messages' bodies
+   * here too, up to its cache budget, and reads the rest from disk on demand.
+   */
   message?: EdgeMessage;
+  /** The persistent store counts this entry's message against its cache budget. */
+  cached?: boolean;
   removed: boolean;
 }
 
