@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../emulator/edgehub/routes/index.js';
 import { parseEdgeHubEnv } from '../../emulator/edgehub/settings.js';
@@ -107,6 +108,50 @@ describe('persistent store (LMDB)', () => {
     expect(seqs).toEqual([4, 5, 6, 7, 8, 9, 10]);
     expect(second.messageOf(second.peek('iothub', 1)[0] as never).body.toString()).toBe('body-4');
     await second.stop();
+  });
+
+  it('moves messages of a store written before bodies had a database of their own', async () => {
+    const folder = await tempDir();
+    const legacy = open({ path: join(folder, 'messages.lmdb'), compression: false });
+    for (const seq of [3, 4]) {
+      await legacy.put(['iothub', 0, seq], {
+        i: `m${seq}`,
+        b: Buffer.from(`old-${seq}`),
+        p: { seq: String(seq) },
+        s: { connectionDeviceId: 'd', receivedAtMs: 1 },
+        e: 1e15,
+      });
+    }
+    await legacy.close();
+
+    const store = new MessageStore({ persistent: true, folder });
+    await store.start();
+    await store.enqueue([
+      {
+        endpoint: 'iothub',
+        priority: 0,
+        message: {
+          id: 'm5',
+          body: Buffer.from('new-5'),
+          properties: { seq: '5' },
+          system: { connectionDeviceId: 'd', receivedAtMs: 1 },
+        },
+        expiresAtMs: 1e15,
+      },
+    ]);
+    const read = () =>
+      store.peek('iothub', 100).map((e) => `${e.seq}:${store.messageOf(e).body.toString()}:${e.sizeBytes}`);
+    expect(read()).toEqual(['3:old-3:9', '4:old-4:9', '5:new-5:9']);
+    await store.stop();
+    // Moved, not copied: a second start finds each message once.
+    const again = new MessageStore({ persistent: true, folder, cacheBytes: 0 });
+    await again.start();
+    expect(again.peek('iothub', 100).map((e) => again.messageOf(e).body.toString())).toEqual([
+      'old-3',
+      'old-4',
+      'new-5',
+    ]);
+    await again.stop();
   });
 
   it('keeps the newest bodies in memory up to its cache budget and reads the rest from disk', async () => {
