@@ -6,6 +6,7 @@ import {
   guardMqttPacketSize,
   type OversizedFrame,
 } from '../../emulator/edgehub/frame-guard.js';
+import { remainingLength } from './mqtt-length.js';
 
 // The guards only watch 'data' and call destroy(); a bare emitter stands in for the TLS socket.
 function fakeSocket() {
@@ -27,15 +28,7 @@ function splits(bytes: Buffer): Buffer[][] {
 }
 
 function mqttPacket(type: number, body: Buffer): Buffer {
-  const len: number[] = [];
-  let n = body.length;
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    len.push(b);
-  } while (n > 0);
-  return Buffer.concat([Buffer.from([type, ...len]), body]);
+  return Buffer.concat([Buffer.from([type]), remainingLength(body.length), body]);
 }
 
 function amqpFrame(size: number): Buffer {

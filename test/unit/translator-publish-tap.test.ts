@@ -2,20 +2,10 @@ import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { TappedPublish } from '../../modules/translator/source/publish-tap.js';
 import { PublishTap } from '../../modules/translator/source/publish-tap.js';
+import { remainingLength } from './mqtt-length.js';
 
 // MQTT packets written by hand from the spec (3.1.1 §2.2, §3.3; 5.0 §3.3.2.3), so the tap is
 // checked against the wire format rather than against another parser.
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
 interface PublishSpec {
   topic: string;
   payload: Buffer;
