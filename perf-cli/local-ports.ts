@@ -1,16 +1,44 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** Asks the OS for a free TCP port on 127.0.0.1 (bound, read, released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Lowest port the OS hands out for `listen(0)` and outgoing connections (Linux default 32768). */
+function ephemeralFloor(): number {
+  try {
+    const [lo] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/);
+    const n = Number(lo);
+    return Number.isInteger(n) && n > 2048 ? n : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** How many ports below the ephemeral floor {@link freePort} draws from. */
+const POOL_SIZE = 12_000;
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP port free on 127.0.0.1 for a server that a child process will start later.
+ *
+ * Drawn at random from just below the OS's ephemeral range and checked bindable, not taken from
+ * `listen(0)`: between this check and the child's bind, any socket on the machine (a parallel test's
+ * `listen(0)`, an outgoing connection) could otherwise be given the same ephemeral port. CI saw this
+ * (EADDRINUSE in a sweep). Ports outside the range are only ever taken by explicit choice.
+ */
+export async function freePort(): Promise<number> {
+  const floor = ephemeralFloor();
+  const base = Math.max(1024, floor - POOL_SIZE);
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = base + Math.floor(Math.random() * (floor - base));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port on 127.0.0.1 between ${base} and ${floor - 1} after 50 tries`);
 }
 
 /** `count` distinct free ports (see {@link freePort}), none of them in `exclude`. */

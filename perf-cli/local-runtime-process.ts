@@ -29,14 +29,18 @@ export class LocalRuntimeProcess {
   private child: ChildProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, (r: ControlReply) => void>();
+  /** Arguments of the next {@link start}; `edgeperf local` pins the ports after the first start. */
+  args: readonly string[];
 
-  constructor(private readonly options: LocalRuntimeProcessOptions) {}
+  constructor(private readonly options: LocalRuntimeProcessOptions) {
+    this.args = options.args;
+  }
 
   /** Starts the runtime; resolves with its ready line. */
   async start(): Promise<RuntimeReadyInfo & { stateDir: string }> {
     const main = join(root, 'dist', 'perf-cli', 'main.js');
     if (!existsSync(main)) throw new EdgePerfError('E_BUILD', `${main} is missing: run npm run build first`);
-    const child = spawn(process.execPath, [main, 'emulator', '--json', ...this.options.args], {
+    const child = spawn(process.execPath, [main, 'emulator', '--json', ...this.args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
     });

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { RuntimeReadyInfo } from '../../emulator/index.js';
 import { createLogger, EdgePerfError, type Logger } from '../../modules/common/index.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
 import { freePort, freePorts, relocatePorts } from '../local-ports.js';
@@ -173,13 +174,7 @@ export function registerLocalCommand(program: Command): void {
 export async function runLocal(flags: LocalFlags, logger: Logger) {
   const stateDir = resolve(flags.stateDir ?? mkdtempSync(join(tmpdir(), 'edgeperf-local-')));
   const manifest = buildRunManifest(flags);
-  const ports = {
-    mqtt: await freePort(),
-    amqp: await freePort(),
-    metrics: await freePort(),
-    eventhubs: await freePort(),
-  };
-  const reserved = await freePorts(8, new Set(Object.values(ports)));
+  const reserved = await freePorts(8);
   relocatePorts(manifest as unknown as Record<string, unknown>, () => reserved.shift() ?? 0);
   const wantsBrokerRestart = flags.fault.some((f) => f.kind === 'restart-source-broker');
   if (wantsBrokerRestart && flags.sourceBroker !== 'mosquitto') {
@@ -195,7 +190,10 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
   }
   const manifestFile = join(stateDir, 'deployment.json');
   writeFileSync(manifestFile, JSON.stringify(manifest, null, 2));
-  const args = [
+  // The runtime binds its own servers on port 0 (no window in which another process can take a
+  // port picked for it); a restart (kill-runtime drill) reuses the ports it got, because the Event
+  // Hubs consumer and the fault driver stay connected to them.
+  const args = (ports: RuntimePorts) => [
     '--manifest',
     manifestFile,
     '--state-dir',
@@ -217,12 +215,16 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
     ...(flags.hubTier === undefined ? [] : ['--hub-tier', flags.hubTier]),
     ...(flags.hubUnits === undefined ? [] : ['--hub-units', String(flags.hubUnits)]),
   ];
-  const runtime = new LocalRuntimeProcess({ args, logger });
+  const runtime = new LocalRuntimeProcess({
+    args: args({ mqtt: 0, amqp: 0, metrics: 0, eventhubs: 0 }),
+    logger,
+  });
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   try {
     let ready = await runtime.start();
+    runtime.args = args(portsOf(ready));
     const caPem = readFileSync(ready.caFile, 'utf8');
     const translators = translatorModules(manifest, flags.translatorModule);
     await waitForModules({
@@ -289,6 +291,31 @@ export async function runLocal(flags: LocalFlags, logger: Logger) {
       rmSync(stateDir, { recursive: true, force: true });
     }
   }
+}
+
+/** The runtime's four server ports. */
+interface RuntimePorts {
+  readonly mqtt: number;
+  readonly amqp: number;
+  readonly metrics: number;
+  readonly eventhubs: number;
+}
+
+/** The ports a started runtime bound, read back from its ready line. */
+export function portsOf(ready: RuntimeReadyInfo): RuntimePorts {
+  const port = (url: string, field: string): number => {
+    const n = Number(new URL(url).port);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new EdgePerfError('E_RUNTIME', `ready line: no port in ${field}`);
+    return n;
+  };
+  const endpoint = /Endpoint=([^;]+)/.exec(ready.eventHubs.builtin)?.[1] ?? '';
+  return {
+    mqtt: port(ready.edgeHub.mqtt, 'edgeHub.mqtt'),
+    amqp: port(ready.edgeHub.amqp, 'edgeHub.amqp'),
+    metrics: port(ready.edgeHub.metrics, 'edgeHub.metrics'),
+    eventhubs: port(endpoint, 'eventHubs.builtin'),
+  };
 }
 
 /** Points every module at an external field broker instead of the translator's embedded one. */

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type MosquittoBroker, startMosquittoInTempDir } from '../../perf-cli/mosquitto-broker.js';
@@ -156,14 +155,7 @@ export function runEdgeperfLocal(
   });
 }
 
-/** Asks the OS for a free port on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+export { freePort } from '../../perf-cli/local-ports.js';
 
 /**
  * A real Mosquitto on 127.0.0.1 (ephemeral port) with persistence, so a restart keeps sessions

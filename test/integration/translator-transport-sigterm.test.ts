@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeEnvelopeBody, readPerfFields } from '../../modules/common/index.js';
+import { freePort } from '../../perf-cli/local-ports.js';
 import { DEVICE_ID, type Rig, startRig, until } from './edgehub-mqtt-helpers.js';
 
 // main.ts as a container runs it (a child process with the module environment): SIGTERM must
@@ -11,14 +11,6 @@ import { DEVICE_ID, type Rig, startRig, until } from './edgehub-mqtt-helpers.js'
 const moduleId = 'translator';
 let rig: Rig;
 let child: ChildProcess | undefined;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
   rig = await startRig([moduleId]);
