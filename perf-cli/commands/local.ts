@@ -8,6 +8,7 @@ import { action, intInRange, numberInRange } from '../cli-errors.js';
 import { freePort, freePorts, relocatePorts } from '../local-ports.js';
 import { LocalRuntimeProcess } from '../local-runtime-process.js';
 import type { DeploymentManifest } from '../manifest/manifest-types.js';
+import { tuneGcForMeasuring } from '../measure/gc-tuning.js';
 import { runMeasurement } from '../measure/measurement.js';
 import { waitForModules } from '../module-readiness.js';
 import { MosquittoBroker } from '../mosquitto-broker.js';
@@ -163,6 +164,7 @@ export function registerLocalCommand(program: Command): void {
     .option('--keep-state', 'keep the state dir after the run', false);
   addMeasureFlags(cmd, { burstLength: 10_000, targetRate: 2000 }).action(
     action(async (flags: LocalFlags) => {
+      tuneGcForMeasuring();
       const logger = createLogger('edgeperf');
       const summary = await runLocal(flags, logger);
       await emitResults(summary, flags);

@@ -12,6 +12,7 @@ import type { SweepCell, SweepResult } from '../analysis/sweep-types.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
 import { serviceRegistry } from '../iothub-service.js';
 import type { ManifestTarget } from '../manifest/index.js';
+import { tuneGcForMeasuring } from '../measure/gc-tuning.js';
 import { renderCsv } from '../render/summary-csv.js';
 import {
   addHubConnectionFlags,
@@ -181,6 +182,7 @@ export function registerSweepCommand(program: Command): void {
     .option('--json', 'print the sweep as one JSON object on stdout', false)
     .action(
       action(async (flags: SweepFlags) => {
+        tuneGcForMeasuring();
         const logger = createLogger('edgeperf');
         const runCell = cellRunner(flags, logger);
         const values: Record<Axis, (string | number)[]> = {

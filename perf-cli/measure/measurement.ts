@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { EventHubConsumerClient, type ReceivedEventData, type Subscription } from '@azure/event-hubs';
-import { Client } from 'azure-iothub';
-import { createLocalHubAgent, useLocalHubAgent } from '../../emulator/iothub/rest-client-agent.js';
-import { EdgePerfError, type Logger, parseConnectionString } from '../../modules/common/index.js';
+import { EdgePerfError, type Logger } from '../../modules/common/index.js';
 import type { FaultReport, RunConfigSummary, RunSummary } from '../analysis/summary-types.js';
+import { type ServiceClient, serviceClient } from '../iothub-service.js';
 import { AsaRowsCollector } from './asa-rows-collector.js';
-import { EventCollector } from './event-collector.js';
+import { EventCollector, type HubEvent } from './event-collector.js';
 import { scrape, sumMetric } from './prometheus-text.js';
 
 /** What a measurement needs: the same for Azure (`run`) and the local runtime (`local`). */
@@ -376,7 +375,10 @@ function asaSummary(
 }
 
 /** `getStats` of every translator instance, added up (first receive and last ack across all). */
-async function translatorStats(service: Client, o: MeasurementOptions): Promise<TranslatorStats | undefined> {
+async function translatorStats(
+  service: ServiceClient,
+  o: MeasurementOptions,
+): Promise<TranslatorStats | undefined> {
   const all = await Promise.all(
     [o.translatorModule, ...(o.moreTranslatorModules ?? [])].map(
       async (m) =>
@@ -409,17 +411,8 @@ function sourceFigures(stats: TranslatorStats | undefined, burstStartMs: number,
   };
 }
 
-function serviceClient(cs: string, caPem: string | undefined): Client {
-  const host = parseConnectionString(cs).HostName ?? '';
-  const client = Client.fromConnectionString(cs);
-  // The service SDK takes neither a port nor a CA: the local runtime needs our agent (see rest-client-agent.ts).
-  if (host.includes(':') || caPem !== undefined)
-    return useLocalHubAgent(client, createLocalHubAgent(caPem ? { caPem } : {}));
-  return client;
-}
-
 async function invoke(
-  service: Client,
+  service: ServiceClient,
   o: MeasurementOptions,
   moduleId: string,
   methodName: string,
@@ -448,7 +441,7 @@ async function ttlExpired(metricsUrl: string | undefined): Promise<number> {
   return text ? sumMetric(text, 'edgehub_messages_dropped_total', { reason: 'ttl_expiry' }) : 0;
 }
 
-function toHubEvent(e: ReceivedEventData) {
+function toHubEvent(e: ReceivedEventData): HubEvent {
   const raw = (e.getRawAmqpMessage?.().body as { content?: Buffer } | Buffer | undefined) ?? undefined;
   const rawBytes = Buffer.isBuffer(raw)
     ? raw.length
@@ -461,15 +454,14 @@ function toHubEvent(e: ReceivedEventData) {
     (Buffer.isBuffer(body)
       ? body.length
       : Buffer.byteLength(typeof body === 'string' ? body : JSON.stringify(body)));
+  const encoding = e.properties?.['edgeperf-encoding'];
+  const deviceId = e.systemProperties?.['iothub-connection-device-id'];
   return {
     body,
-    properties: e.properties ?? {},
-    ...(e.contentType ? {} : {}),
+    encoding: encoding === undefined ? undefined : String(encoding),
     enqueuedTimeMs: e.enqueuedTimeUtc.getTime(),
     bodyBytes,
-    ...(typeof e.systemProperties?.['iothub-connection-device-id'] === 'string'
-      ? { deviceId: e.systemProperties['iothub-connection-device-id'] as string }
-      : {}),
+    deviceId: typeof deviceId === 'string' ? deviceId : undefined,
   };
 }
 

@@ -1,3 +1,6 @@
+import { Agent as HttpAgent, get as httpGet } from 'node:http';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
+
 /** Sums the samples of one metric in Prometheus text, optionally only those whose labels contain `match`. */
 export function sumMetric(text: string, name: string, match: Readonly<Record<string, string>> = {}): number {
   let total = 0;
@@ -13,12 +16,40 @@ export function sumMetric(text: string, name: string, match: Readonly<Record<str
   return total;
 }
 
-/** Fetches a Prometheus endpoint; undefined when unreachable (the queue series then stays empty). */
-export async function scrape(url: string, timeoutMs = 2000): Promise<string | undefined> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    return res.ok ? await res.text() : undefined;
-  } catch {
-    return undefined;
-  }
+/** One kept-alive connection per endpoint: edgeperf scrapes the same edgeHub every second. */
+const agents = {
+  'http:': new HttpAgent({ keepAlive: true, maxSockets: 1 }),
+  'https:': new HttpsAgent({ keepAlive: true, maxSockets: 1 }),
+};
+
+/**
+ * Fetches a Prometheus endpoint; undefined when unreachable (the queue series then stays empty).
+ * node:http rather than fetch: undici's per-request set-up cost about 2 ms of CPU per scrape,
+ * a tenth of edgeperf's budget at 2,000 msg/s (perf record of `edgeperf local`).
+ */
+export function scrape(url: string, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      resolve(undefined);
+      return;
+    }
+    const get = target.protocol === 'https:' ? httpsGet : httpGet;
+    const agent = target.protocol === 'https:' ? agents['https:'] : agents['http:'];
+    const req = get(target, { agent, timeout: timeoutMs }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        resolve(undefined);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      res.on('error', () => resolve(undefined));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(undefined));
+  });
 }
