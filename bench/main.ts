@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { withoutIncrementalMarking } from '../perf-cli/gc-tuning.js';
 import { type BenchReport, type BenchResult, checkTargets, computeRatios, renderReport } from './report.js';
 import {
   BenchRunner,
@@ -199,6 +200,8 @@ const program = new Command('edgeperf-bench')
   )
   .option('--cpu-prof <dir>', 'modules under test write V8 CPU profiles into this folder')
   .action(async (flags: Flags) => {
+    // The runtime under test runs in this process: tuned as `edgeperf emulator` is.
+    withoutIncrementalMarking();
     const report = await runBench(flags);
     const json = JSON.stringify(report, null, 2);
     if (flags.save) {

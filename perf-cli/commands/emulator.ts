@@ -7,6 +7,7 @@ import { createLogger } from '../../modules/common/index.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
 import { defaultManifestPath } from '../default-manifest.js';
 import { handleControlMessages } from '../emulator-control.js';
+import { withoutIncrementalMarking } from '../gc-tuning.js';
 
 interface EmulatorFlags {
   manifest?: string;
@@ -79,6 +80,7 @@ export function registerEmulatorCommand(program: Command): void {
     .option('--no-modules', 'register the manifest’s modules but do not start any')
     .action(
       action(async (flags: EmulatorFlags) => {
+        withoutIncrementalMarking();
         const logger = createLogger('emulator');
         const manifest = resolve(flags.manifest ?? defaultManifestPath());
         const deployment = await loadDeployment(manifest);

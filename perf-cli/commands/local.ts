@@ -5,10 +5,10 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { RuntimeReadyInfo } from '../../emulator/index.js';
 import { createLogger, EdgePerfError, type Logger } from '../../modules/common/index.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
+import { withoutIncrementalMarking } from '../gc-tuning.js';
 import { freePort, freePorts, relocatePorts } from '../local-ports.js';
 import { LocalRuntimeProcess } from '../local-runtime-process.js';
 import type { DeploymentManifest } from '../manifest/manifest-types.js';
-import { tuneGcForMeasuring } from '../measure/gc-tuning.js';
 import { runMeasurement } from '../measure/measurement.js';
 import { waitForModules } from '../module-readiness.js';
 import { MosquittoBroker } from '../mosquitto-broker.js';
@@ -164,7 +164,7 @@ export function registerLocalCommand(program: Command): void {
     .option('--keep-state', 'keep the state dir after the run', false);
   addMeasureFlags(cmd, { burstLength: 10_000, targetRate: 2000 }).action(
     action(async (flags: LocalFlags) => {
-      tuneGcForMeasuring();
+      withoutIncrementalMarking();
       const logger = createLogger('edgeperf');
       const summary = await runLocal(flags, logger);
       await emitResults(summary, flags);

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { createLogger, EdgePerfError } from '../../modules/common/index.js';
 import { action } from '../cli-errors.js';
-import { tuneGcForMeasuring } from '../measure/gc-tuning.js';
+import { withoutIncrementalMarking } from '../gc-tuning.js';
 import { runMeasurement } from '../measure/measurement.js';
 import {
   addHubConnectionFlags,
@@ -54,7 +54,7 @@ export function registerRunCommand(program: Command): void {
     );
   addMeasureFlags(cmd, { burstLength: 20_000, targetRate: 2000 }).action(
     action(async (flags: RunFlags) => {
-      tuneGcForMeasuring();
+      withoutIncrementalMarking();
       const env = process.env;
       const asa = flags.results === 'asa';
       // With asa the built-in endpoint is not read (see MeasurementOptions.results), so not required.

@@ -10,9 +10,9 @@ import {
 import type { RunSummary } from '../analysis/summary-types.js';
 import type { SweepCell, SweepResult } from '../analysis/sweep-types.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
+import { withoutIncrementalMarking } from '../gc-tuning.js';
 import { serviceRegistry } from '../iothub-service.js';
 import type { ManifestTarget } from '../manifest/index.js';
-import { tuneGcForMeasuring } from '../measure/gc-tuning.js';
 import { renderCsv } from '../render/summary-csv.js';
 import {
   addHubConnectionFlags,
@@ -182,7 +182,7 @@ export function registerSweepCommand(program: Command): void {
     .option('--json', 'print the sweep as one JSON object on stdout', false)
     .action(
       action(async (flags: SweepFlags) => {
-        tuneGcForMeasuring();
+        withoutIncrementalMarking();
         const logger = createLogger('edgeperf');
         const runCell = cellRunner(flags, logger);
         const values: Record<Axis, (string | number)[]> = {
