@@ -30,9 +30,16 @@ interface Flags {
   transports: BenchTransport[];
   skipOverload?: boolean;
   skipMeasurer?: boolean;
+  measurerRuns?: number;
   naiveMaxInFlight: number;
   cpuProf?: string;
   sourceBroker: BenchSourceBroker;
+}
+
+/** The element whose key is the median (the lower middle one for an even count). */
+function medianBy<T>(items: readonly T[], key: (item: T) => number): T | undefined {
+  const sorted = [...items].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
 function positiveInt(flag: string, max: number) {
@@ -115,7 +122,25 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   // Before the overload: its runtime and 140,000-message backlog take a while to wind down.
   if (!flags.skipMeasurer) {
     const n = flags.quick ? 2000 : 40_000;
-    await attempt('edgeperf', () => measureEdgeperf(defaultDistRoot(), n, 2000, progress));
+    const runs = flags.measurerRuns ?? (flags.quick ? 1 : 3);
+    // One 20 s run moved by a whole point from run to run on this shared machine: the table keeps
+    // the median of several, and the notes list them all.
+    const measured: BenchResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      try {
+        measured.push(await measureEdgeperf(defaultDistRoot(), n, 2000, progress));
+      } catch (err) {
+        notes.push(`edgeperf failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const median = medianBy(measured, (r) => r.cpuPercent ?? 0);
+    if (median !== undefined) {
+      results.push({ ...median, cpuPercentRuns: measured.map((r) => r.cpuPercent ?? 0) });
+      if (measured.length > 1)
+        notes.push(
+          `edgeperf's own CPU in ${measured.length} runs: ${measured.map((r) => `${r.cpuPercent}%`).join(', ')}; the table keeps the median.`,
+        );
+    }
   }
   const ratios = computeRatios(results);
   if (!flags.skipOverload) {
@@ -192,7 +217,12 @@ const program = new Command('edgeperf-bench')
     16,
   )
   .option('--skip-overload', 'do not run the overload check')
-  .option('--skip-measurer', "do not measure edgeperf's own CPU (an `edgeperf local` run of 40,000 messages)")
+  .option('--skip-measurer', "do not measure edgeperf's own CPU (`edgeperf local` runs of 40,000 messages)")
+  .option(
+    '--measurer-runs <n>',
+    "edgeperf local runs that measure edgeperf's own CPU; the table keeps the median (default 3, --quick 1)",
+    positiveInt('--measurer-runs', 20),
+  )
   .addOption(
     new Option('--source-broker <kind>', 'field broker between the simulator and the module under test')
       .choices(['mosquitto', 'aedes'])
