@@ -6,6 +6,7 @@ import type { RuntimeReadyInfo } from '../../emulator/index.js';
 import { createLogger, EdgePerfError, type Logger } from '../../modules/common/index.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
 import { withoutIncrementalMarking } from '../gc-tuning.js';
+import { withFewerOptimisations } from '../jit-tuning.js';
 import { freePort, freePorts, relocatePorts } from '../local-ports.js';
 import { LocalRuntimeProcess } from '../local-runtime-process.js';
 import type { DeploymentManifest } from '../manifest/manifest-types.js';
@@ -165,6 +166,7 @@ export function registerLocalCommand(program: Command): void {
   addMeasureFlags(cmd, { burstLength: 10_000, targetRate: 2000 }).action(
     action(async (flags: LocalFlags) => {
       withoutIncrementalMarking();
+      withFewerOptimisations();
       const logger = createLogger('edgeperf');
       const summary = await runLocal(flags, logger);
       await emitResults(summary, flags);

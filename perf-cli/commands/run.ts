@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { createLogger, EdgePerfError } from '../../modules/common/index.js';
 import { action } from '../cli-errors.js';
 import { withoutIncrementalMarking } from '../gc-tuning.js';
+import { withFewerOptimisations } from '../jit-tuning.js';
 import { runMeasurement } from '../measure/measurement.js';
 import {
   addHubConnectionFlags,
@@ -55,6 +56,7 @@ export function registerRunCommand(program: Command): void {
   addMeasureFlags(cmd, { burstLength: 20_000, targetRate: 2000 }).action(
     action(async (flags: RunFlags) => {
       withoutIncrementalMarking();
+      withFewerOptimisations();
       const env = process.env;
       const asa = flags.results === 'asa';
       // With asa the built-in endpoint is not read (see MeasurementOptions.results), so not required.

@@ -12,6 +12,7 @@ import type { SweepCell, SweepResult } from '../analysis/sweep-types.js';
 import { action, intInRange, numberInRange } from '../cli-errors.js';
 import { withoutIncrementalMarking } from '../gc-tuning.js';
 import { serviceRegistry } from '../iothub-service.js';
+import { withFewerOptimisations } from '../jit-tuning.js';
 import type { ManifestTarget } from '../manifest/index.js';
 import { renderCsv } from '../render/summary-csv.js';
 import {
@@ -183,6 +184,7 @@ export function registerSweepCommand(program: Command): void {
     .action(
       action(async (flags: SweepFlags) => {
         withoutIncrementalMarking();
+        withFewerOptimisations();
         const logger = createLogger('edgeperf');
         const runCell = cellRunner(flags, logger);
         const values: Record<Axis, (string | number)[]> = {
