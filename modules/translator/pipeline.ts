@@ -1,10 +1,10 @@
 import type { EnvelopeRecord, Logger } from '../common/index.js';
 import { toError } from '../common/index.js';
 import type { BatcherOptions, BatchInfo } from './batcher/index.js';
-import { Batcher, MAX_UPSTREAM_MESSAGE_BYTES, resolveBatcherOptions } from './batcher/index.js';
-import type { DeadLetterReason, Decoder, DecoderOptions } from './decoders/index.js';
+import { Batcher, MAX_UPSTREAM_MESSAGE_BYTES, resolveBatcherOptions, Utf8Arena } from './batcher/index.js';
+import type { DeadLetterReason, Decoder, DecoderOptions, RawJson } from './decoders/index.js';
 import { createDecoder, DEAD_LETTER_REASONS } from './decoders/index.js';
-import { plainRecordJson } from './record-json.js';
+import { plainRecordJson, plainRecordJsonAround } from './record-json.js';
 import type {
   EmbeddedBrokerOptions,
   MqttSourceOptions,
@@ -165,6 +165,8 @@ export class Pipeline {
   private decoder: Decoder;
   private overflow: OverflowPolicy;
   private readonly batcher: Batcher<AckRef>;
+  /** Where record JSON becomes UTF-8: one pass, no per-record byte count (utf8-arena.ts). */
+  private readonly arena = new Utf8Arena();
   private broker: EmbeddedBroker | undefined;
   private source: MqttSource | undefined;
   private stateValue: PipelineState = { kind: 'idle' };
@@ -339,9 +341,10 @@ export class Pipeline {
     const ref: AckRef = { remaining: records.length, ack: message.ack };
     const maxRecordBytes = this.batcher.maxRecordBytes;
     const plain = result.plainStrings === true;
+    const rawData = result.rawData;
     for (const record of records) {
-      const json = stringify(record, plain);
-      const bytes = json === undefined ? Number.POSITIVE_INFINITY : Buffer.byteLength(json);
+      const json = rawData === undefined ? this.encode(record, plain) : this.splice(record, rawData);
+      const bytes = json === undefined ? Number.POSITIVE_INFINITY : json.length;
       if (json === undefined || bytes > maxRecordBytes) {
         this.deadLetter(
           ref,
@@ -351,10 +354,22 @@ export class Pipeline {
         );
         continue;
       }
-      this.batcher.add({ json, bytes, token: ref });
+      this.batcher.add({ json, token: ref });
     }
     return this.makeRoom();
   };
+
+  /** The record's UTF-8 JSON; undefined when JSON cannot hold it. */
+  private encode(record: EnvelopeRecord, plainStrings: boolean): Buffer | undefined {
+    const text = stringify(record, plainStrings);
+    return text === undefined ? undefined : this.arena.encode(text);
+  }
+
+  /** The record's UTF-8 JSON around `data` given as the payload's own bytes. */
+  private splice(record: EnvelopeRecord, raw: RawJson): Buffer {
+    const [head, tail] = plainRecordJsonAround(record);
+    return this.arena.splice(head, raw.bytes, raw.cutStart, raw.cutEnd, tail);
+  }
 
   private makeRoom(): Promise<void> | undefined {
     if (this.deadLetterSends.size >= MAX_DEAD_LETTERS_IN_FLIGHT) {
@@ -370,7 +385,7 @@ export class Pipeline {
         const item = this.batcher.dropOldest();
         if (item === undefined) break;
         records++;
-        bytes += item.bytes;
+        bytes += item.json.length;
         // A dropped record is done with: ack so the broker does not redeliver it.
         release(item.token);
       }

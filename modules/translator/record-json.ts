@@ -25,6 +25,27 @@ export function plainRecordJson(record: EnvelopeRecord): string {
   return `${out}}`;
 }
 
+/**
+ * The JSON of a record from the JSON decoder around its `data`, `[head, tail]`, for a `data` that
+ * is written as the payload's own bytes (`rawData`). Keys and order are those of
+ * {@link plainRecordJson} for such a record: topic, it, data, ts, fields, perf.
+ */
+export function plainRecordJsonAround(record: EnvelopeRecord): [string, string] {
+  const head = `{"topic":${JSON.stringify(record.topic)},"it":${plainJson(record.it)},"data":`;
+  let tail = '';
+  if (record.ts !== undefined) tail += `,"ts":${plainJson(record.ts)}`;
+  if (record.fields !== undefined) tail += `,"fields":${JSON.stringify(record.fields)}`;
+  const p = record.perf;
+  if (p !== undefined) {
+    // readPerfFields' key order; every value is a plain string or a finite number.
+    tail += `,"perf":{"sid":"${p.sid}","burst":${p.burst},"seq":${p.seq},"ts":${p.ts}`;
+    if (p.vc !== undefined) tail += `,"vc":${p.vc}`;
+    if (p.dev !== undefined) tail += `,"dev":"${p.dev}"`;
+    tail += '}';
+  }
+  return [head, `${tail}}`];
+}
+
 /** A value parsed from backslash-free JSON text, serialised without escaping its strings. */
 function plainJson(value: unknown): string {
   switch (typeof value) {

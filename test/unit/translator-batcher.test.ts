@@ -37,7 +37,7 @@ function harness(options: BatcherOptions, autoAck = true) {
     const id = next++;
     const pad = 'x'.repeat(Math.max(0, bytes - 16 - String(id).length));
     const json = JSON.stringify({ id, pad });
-    return batcher.add({ json, bytes: Buffer.byteLength(json), token: id });
+    return batcher.add({ json: Buffer.from(json), token: id });
   };
   return { batcher, sent, acked, errors, add };
 }

@@ -15,10 +15,8 @@ import {
 
 /** One record waiting to go upstream. */
 export interface BatchItem<T> {
-  /** The record serialised as JSON (done once, by the caller, so sizes are exact). */
-  readonly json: string;
-  /** UTF-8 bytes of `json`. */
-  readonly bytes: number;
+  /** The record serialised as UTF-8 JSON (done once, by the caller, so sizes are exact). */
+  readonly json: Buffer;
   /** The caller's handle, returned in {@link BatcherHandlers.onAcked} once edgeHub acknowledged it. */
   readonly token: T;
 }
@@ -221,12 +219,11 @@ export class Batcher<T> {
     }
     this.pending.push({
       json: item.json,
-      bytes: item.bytes,
       token: item.token,
       idx: this.nextIdx++,
       addedAtMs: Date.now(),
     });
-    this.pendingBytes += item.bytes;
+    this.pendingBytes += item.json.length;
     this.wake();
     return this.hasRoom();
   }
@@ -248,7 +245,7 @@ export class Batcher<T> {
   dropOldest(): BatchItem<T> | undefined {
     const item = this.pending.shift();
     if (item === undefined) return undefined;
-    this.pendingBytes -= item.bytes;
+    this.pendingBytes -= item.json.length;
     this.settleFlushWaiters();
     return item;
   }
@@ -330,7 +327,7 @@ export class Batcher<T> {
     let sum = 0;
     let sizeStop = false;
     while (k < limit) {
-      const b = (this.pending[k] as Held<T>).bytes;
+      const b = (this.pending[k] as Held<T>).json.length;
       const body = batched ? envelopeBodyBytes(k + 1, sum + b) : b;
       // A record over the soft cap still goes alone (it fits the hard cap: the pipeline checked).
       if (k > 0 && body > softCap) {
@@ -364,7 +361,7 @@ export class Batcher<T> {
   private dispatch(k: number, trigger: BatchTrigger, signal: AbortSignal): void {
     const items = this.pending.splice(0, k);
     let bytes = 0;
-    for (const it of items) bytes += it.bytes;
+    for (const it of items) bytes += it.json.length;
     this.pendingBytes -= bytes;
     this.inFlightBytes += bytes;
     this.inFlightRecords += items.length;

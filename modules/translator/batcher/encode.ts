@@ -37,17 +37,21 @@ export function envelopeBodyBytes(count: number, recordBytes: number): number {
   return ENVELOPE_PREFIX.length + recordBytes + Math.max(0, count - 1) + ENVELOPE_SUFFIX.length;
 }
 
+/** {@link ENVELOPE_PREFIX}, {@link ENVELOPE_SUFFIX} and the separator as bytes (ASCII). */
+const PREFIX_BYTES = Buffer.from(ENVELOPE_PREFIX);
+const SUFFIX_BYTES = Buffer.from(ENVELOPE_SUFFIX);
+const COMMA = 0x2c;
+
 /**
- * Builds the upstream message for records already serialised to JSON. `batched` false sends the
- * single record as the whole body (the naive, unbatched shape); true wraps them in envelope v1.
+ * Builds the upstream message for records already serialised to UTF-8 JSON. `batched` false sends
+ * the single record as the whole body (the naive, unbatched shape); true wraps them in envelope v1.
  */
 export async function encodeUpstreamMessage(
-  recordJson: readonly string[],
+  recordJson: readonly Buffer[],
   batched: boolean,
   encoding: EnvelopeEncoding,
 ): Promise<UpstreamMessage> {
-  const text = batched ? ENVELOPE_PREFIX + recordJson.join(',') + ENVELOPE_SUFFIX : (recordJson[0] ?? 'null');
-  const json = Buffer.from(text, 'utf8');
+  const json = batched ? envelopeBody(recordJson) : (recordJson[0] ?? Buffer.from('null'));
   const body = encoding === 'gzip' ? await gzipAsync(json) : json;
   return {
     body,
@@ -59,6 +63,20 @@ export async function encodeUpstreamMessage(
       [ENVELOPE_PROPS.encoding]: encoding,
     },
   };
+}
+
+/** `{"v":1,"records":[r0,r1,…]}`: the records' bytes copied once into one buffer. */
+function envelopeBody(records: readonly Buffer[]): Buffer {
+  let recordBytes = 0;
+  for (const r of records) recordBytes += r.length;
+  const out = Buffer.allocUnsafe(envelopeBodyBytes(records.length, recordBytes));
+  let at = PREFIX_BYTES.copy(out, 0);
+  for (let i = 0; i < records.length; i++) {
+    if (i > 0) out[at++] = COMMA;
+    at += (records[i] as Buffer).copy(out, at);
+  }
+  SUFFIX_BYTES.copy(out, at);
+  return out;
 }
 
 /** Exact bytes of the properties and content type/encoding of an envelope message of `count` records. */

@@ -22,3 +22,4 @@ export {
   upstreamMessageBytes,
   worstCasePropertyBytes,
 } from './encode.js';
+export { Utf8Arena } from './utf8-arena.js';

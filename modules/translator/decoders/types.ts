@@ -16,6 +16,13 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
   'record-too-large',
 ];
 
+/** JSON text taken as it is: \`bytes\` less the bytes \`[cutStart, cutEnd)\` (an empty cut when equal). */
+export interface RawJson {
+  readonly bytes: Buffer;
+  readonly cutStart: number;
+  readonly cutEnd: number;
+}
+
 /** What a decoder made of one source message. */
 export type DecodeResult =
   | {
@@ -26,6 +33,11 @@ export type DecodeResult =
        * backslash, so none needs escaping (the pipeline then serialises with plainRecordJson).
        */
       readonly plainStrings?: boolean;
+      /**
+       * For a single record: its \`data\` as the payload's own UTF-8 JSON. The pipeline writes these
+       * bytes instead of serialising \`data\` again (json.ts).
+       */
+      readonly rawData?: RawJson;
     }
   | { readonly ok: false; readonly reason: DeadLetterReason; readonly detail: string };
 
