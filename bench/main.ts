@@ -13,6 +13,7 @@ import {
   FAST_EDGEHUB_ENV,
   FAST_LINK,
   measureEdgeperf,
+  WARM_UP_SHARE,
 } from './runner.js';
 
 // `npm run bench`: translator throughput, CPU and memory against the naive module and the
@@ -150,7 +151,8 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   const overload = results.find((r) => r.kind === 'overload');
   notes.push(
     `Throughput runs: link rtt ${FAST_LINK.rttMs} ms, ${FAST_LINK.bandwidthMbps} Mbit/s, MaxUpstreamBatchSize ${FAST_EDGEHUB_ENV.MaxUpstreamBatchSize}, so edgeHub → IoT Hub is not what is measured; ` +
-      'msg/s = logical messages enqueued at IoT Hub ÷ (last enqueue − first publish); CPU and peak RSS are the module process alone (/proc), ' +
+      `the measured window opens once ${WARM_UP_SHARE * 100}% of a run's messages have been counted (warm-up: JIT, connections), for the ingest and wire limits too; ` +
+      'msg/s = logical messages enqueued at IoT Hub in the window ÷ (last enqueue − window opening); CPU and latency cover the same window; CPU and peak RSS are the module process alone (/proc), ' +
       `source broker (${flags.sourceBroker}) and simulator run in processes of their own; the runtime (edgeHub, IoT Hub) runs in the bench process, ` +
       "so edgeHub CPU is that process's CPU less the time the bench spends parsing sampled batches for latency.",
     `Naive module: one sendOutputEvent per message over SDK MQTT, window of ${flags.naiveMaxInFlight} sends awaiting ack.`,
