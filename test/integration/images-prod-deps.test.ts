@@ -1,7 +1,8 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalEdgeRuntime, parseDeployment, type RuntimeReadyInfo } from '../../emulator/index.js';
 import { createLogger } from '../../modules/common/index.js';
@@ -46,12 +47,15 @@ function manifest() {
 beforeAll(async () => {
   cpSync('package.json', join(app, 'package.json'));
   cpSync('package-lock.json', join(app, 'package-lock.json'));
-  const npm = (args: string[]) => execFileSync('npm', args, { cwd: app, stdio: 'pipe', timeout: 240_000 });
+  // Asynchronous: a synchronous npm (45–75 s in CI) blocked the test worker past vitest's 60 s RPC
+  // timeout ("Timeout calling onTaskUpdate"), which fails the run although every test passed.
+  const npm = (args: string[]) =>
+    promisify(execFile)('npm', args, { cwd: app, timeout: 240_000, maxBuffer: 16 * 1024 * 1024 });
   try {
-    npm(['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund']);
+    await npm(['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund']);
   } catch {
     // Same npm 11 lockfile quirk as .ci/run: a clean install from the same lockfile instead.
-    npm(['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund']);
+    await npm(['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund']);
   }
   for (const dir of ['modules/common', 'modules/translator', 'modules/simulator']) {
     mkdirSync(join(app, 'dist', dir), { recursive: true });
