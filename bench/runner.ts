@@ -71,6 +71,18 @@ export const WIRE_IN_FLIGHT = 32;
 /** Payload of the wire-limit publisher: 256 KiB less room for properties and system properties. */
 export const WIRE_PAYLOAD_BYTES = 256 * 1024 - 2048;
 
+/** {@link IngestCounter}'s counters, /proc sample and runtime CPU when the measured window opened. */
+interface WindowMark {
+  readonly messages: number;
+  readonly bodyBytes: number;
+  readonly ms: number;
+  /** Latency samples taken before the window. */
+  readonly latencies: number;
+  readonly ownMs: number;
+  readonly sample: ProcSample | undefined;
+  readonly runtimeCpu: NodeJS.CpuUsage;
+}
+
 /** Logical messages and latency counted at IoT Hub's ingest (the runtime's enqueue callback). */
 export class IngestCounter {
   messages = 0;
@@ -81,10 +93,9 @@ export class IngestCounter {
   readonly latencies: number[] = [];
   /** Time spent parsing bodies for latency, ms: the bench's own work, taken off edgeHub's CPU. */
   ownMs = 0;
-  /** The counters when the measured window opened (see {@link markAt}); all 0 until then. */
-  mark = { messages: 0, bodyBytes: 0, ms: 0, latencies: 0, ownMs: 0 };
-  /** Called once, as the window opens: where the caller samples CPU. */
-  onMark: (() => void) | undefined;
+  /** Process under test, whose /proc CPU is sampled as the window opens (with this process's). */
+  watchedPid: number | undefined;
+  private mark: WindowMark | undefined;
   private lastSampleMs = 0;
 
   /**
@@ -98,9 +109,9 @@ export class IngestCounter {
     private readonly markAt = 0,
   ) {}
 
-  /** True once the window opened after a warm-up (figures then count from {@link mark}). */
-  get marked(): boolean {
-    return this.mark.ms > 0;
+  /** The counters when the measured window opened after a warm-up; undefined until then. */
+  get window(): WindowMark | undefined {
+    return this.mark;
   }
 
   /** The ingest callback. */
@@ -111,10 +122,19 @@ export class IngestCounter {
     this.bodyBytes += m.body.length;
     if (this.firstMs === 0) this.firstMs = enqueuedMs;
     this.lastMs = enqueuedMs;
-    if (this.markAt > 0 && this.mark.ms === 0 && this.messages >= this.markAt) {
-      const { messages, bodyBytes, latencies, ownMs } = this;
-      this.mark = { messages, bodyBytes, ms: enqueuedMs, latencies: latencies.length, ownMs };
-      this.onMark?.();
+    if (this.markAt > 0 && this.mark === undefined && this.messages >= this.markAt) {
+      const { messages, bodyBytes, latencies, ownMs, watchedPid } = this;
+      const sample = watchedPid === undefined ? undefined : sampleProcess(watchedPid);
+      const runtimeCpu = process.cpuUsage();
+      this.mark = {
+        messages,
+        bodyBytes,
+        ms: enqueuedMs,
+        latencies: latencies.length,
+        ownMs,
+        sample,
+        runtimeCpu,
+      };
     }
     // Single messages (the naive module's) are cheap to parse and each one is a latency sample.
     if (count > 1 && enqueuedMs - this.lastSampleMs < this.sampleEveryMs) return;
@@ -401,10 +421,7 @@ export class BenchRunner {
       if (state?.kind !== 'running')
         throw new Error(`${s.name}: module is not running (${JSON.stringify(state)})`);
       const pid = state.pid;
-      let atMark: { sample: ProcSample | undefined; runtimeCpu: NodeJS.CpuUsage } | undefined;
-      counter.onMark = () => {
-        atMark = { sample: sampleProcess(pid), runtimeCpu: process.cpuUsage() };
-      };
+      counter.watchedPid = pid;
       collectGarbage();
       const before = sampleProcess(pid);
       let peakRss = before?.rssBytes ?? 0;
@@ -433,7 +450,7 @@ export class BenchRunner {
         }
       }
       // Figures count from the window's opening when it opened, else from the first publish.
-      const w = atMark && counter.marked ? { ...counter.mark, ...atMark } : undefined;
+      const w = counter.window;
       const runtimeCpu = process.cpuUsage(w?.runtimeCpu ?? runtimeCpuBefore);
       const endMs = s.endWithPublisher ? Date.now() : counter.lastMs;
       const summary = publisher.lines.find((l) => typeof l.messagesSent === 'number');
@@ -539,11 +556,7 @@ export class BenchRunner {
         { EdgeHubConnectionString: ready.modules.bench ?? '', EdgeModuleCACertificateFile: ready.caFile },
       );
       const started = await pub.waitFor((l) => typeof l.startedMs === 'number', 30_000);
-      const pid = pub.pid;
-      let atMark: { sample: ProcSample | undefined; runtimeCpu: NodeJS.CpuUsage } | undefined;
-      counter.onMark = () => {
-        atMark = { sample: sampleProcess(pid), runtimeCpu: process.cpuUsage() };
-      };
+      counter.watchedPid = pub.pid;
       collectGarbage();
       const runtimeCpuBefore = process.cpuUsage();
       const before = sampleProcess(pub.pid);
@@ -554,7 +567,7 @@ export class BenchRunner {
         after = sampleProcess(pub.pid) ?? after;
         if (!pub.alive && counter.upstreamMessages < messages && Date.now() - counter.lastMs > 5000) break;
       }
-      const w = atMark && counter.marked ? { ...counter.mark, ...atMark } : undefined;
+      const w = counter.window;
       const runtimeCpu = process.cpuUsage(w?.runtimeCpu ?? runtimeCpuBefore);
       const result = toResult({
         kind: 'wire-limit',
