@@ -1,4 +1,5 @@
 import type { EnvelopeRecord } from '../common/index.js';
+import { RawJson } from './decoders/types.js';
 
 /**
  * The JSON of a record whose `data` and `perf` came from JSON text with no backslash in it (the
@@ -57,6 +58,8 @@ function plainJson(value: unknown): string {
       return value ? 'true' : 'false';
     case 'object': {
       if (value === null) return 'null';
+      // JSON text kept as it is (the JSON decoder's data): JSON.stringify writes its toJSON value.
+      if (value instanceof RawJson) return plainJson(value.toJSON());
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + plainJson(value[i]);

@@ -21,7 +21,9 @@ describe('json decoder', () => {
     const raw = r.ok ? r.rawData : undefined;
     const data = raw && Buffer.concat([raw.bytes.subarray(0, raw.cutStart), raw.bytes.subarray(raw.cutEnd)]);
     expect(data?.toString()).toBe('{"ts":1732000000001,"v":3.5}');
-    expect({ ...r, rawData: undefined }).toEqual({
+    // data is that text, parsed only when serialised (RawJson.toJSON).
+    expect(r.ok && r.records[0]?.data).toBe(raw);
+    expect({ ...r, rawData: undefined, records: JSON.parse(JSON.stringify(r.ok ? r.records : [])) }).toEqual({
       ok: true,
       plainStrings: true,
       records: [

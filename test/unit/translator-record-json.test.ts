@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { EnvelopeRecord } from '../../modules/common/index.js';
 import { Utf8Arena } from '../../modules/translator/batcher/index.js';
 import { createDecoder, type RawJson } from '../../modules/translator/decoders/index.js';
-import { topLevelMemberRange } from '../../modules/translator/decoders/json-member-range.js';
+import { scanPlainJsonObject } from '../../modules/translator/decoders/plain-json-scan.js';
 import { plainRecordJson, plainRecordJsonAround } from '../../modules/translator/record-json.js';
 
 // The translator's fast record serialiser must give exactly what JSON.stringify gives, or the
@@ -134,13 +134,23 @@ describe('records spliced around the payload bytes (rawData)', () => {
   });
 });
 
-describe('topLevelMemberRange', () => {
+describe('scanPlainJsonObject', () => {
+  const scan = (text: string) => scanPlainJsonObject(Buffer.from(text, 'utf8'));
   const cut = (text: string) => {
-    const range = topLevelMemberRange(Buffer.from(text), Buffer.from('perf'));
-    return range === undefined ? undefined : text.slice(0, range[0]) + text.slice(range[1]);
+    const r = scan(text);
+    if (r === undefined) return 'refused';
+    return r.perfStart === -1 ? undefined : text.slice(0, r.cutStart) + text.slice(r.cutEnd);
+  };
+  const parses = (text: string) => {
+    try {
+      JSON.parse(text);
+      return true;
+    } catch {
+      return false;
+    }
   };
 
-  it('removes the member wherever it is, with one comma', () => {
+  it('removes the perf member wherever it is, with one comma', () => {
     expect(cut('{"perf":{"a":1},"x":2}')).toBe('{"x":2}');
     expect(cut('{"x":2,"perf":{"a":1}}')).toBe('{"x":2}');
     expect(cut('{"x":2,"perf":[1,{"b":"}"}],"y":3}')).toBe('{"x":2,"y":3}');
@@ -151,13 +161,94 @@ describe('topLevelMemberRange', () => {
   it('ignores perf nested deeper, as a value, or inside a string', () => {
     expect(cut('{"x":{"perf":1}}')).toBeUndefined();
     expect(cut('{"x":"perf"}')).toBeUndefined();
-    expect(cut('{"x":"{\\"perf\\":1}"}')).toBeUndefined();
     expect(cut('{"x":["perf",{"perf":2}],"perf":3}')).toBe('{"x":["perf",{"perf":2}]}');
   });
 
-  it('cuts the first of repeated members (the decoder then serialises) and nothing from a non-object', () => {
-    expect(cut('{"perf":1,"perf":2}')).toBe('{"perf":2}');
-    expect(cut('["perf"]')).toBeUndefined();
-    expect(cut('"perf"')).toBeUndefined();
+  it('refuses a repeated perf, a non-object and invalid JSON', () => {
+    for (const text of [
+      '{"perf":1,"perf":2}',
+      '["perf"]',
+      '"perf"',
+      '7',
+      '',
+      '{',
+      '{"a":1,}',
+      '{"a":1}x',
+      '{"a":01}',
+      '{"a":1.}',
+      '{"a":.5}',
+      '{"a":1e}',
+      '{"a":-}',
+      '{"a":tru}',
+      '{"a":nul}',
+      '{"a" 1}',
+      '{a:1}',
+      '{"a":[1,]}',
+      '{"a":[1 2]}',
+      '{"a":"x\ty"}',
+      '{"a":"x	y"}',
+      '{"a":{"b":1]}',
+      '{"a":[}',
+      '{"a":1}}',
+      '\ufeff{"a":1}',
+    ]) {
+      expect(scan(text), text).toBeUndefined();
+    }
+  });
+
+  it('finds the last numeric ts and the perf value', () => {
+    const text = '{"ts":"x","perf":{"sid":"s"},"ts":-1.5e3,"v":[{"ts":9}]}';
+    const r = scan(text);
+    expect(r && text.slice(r.tsStart, r.tsEnd)).toBe('-1.5e3');
+    expect(r && text.slice(r.perfStart, r.perfEnd)).toBe('{"sid":"s"}');
+    expect(scan('{"ts":1,"ts":{"a":1}}')?.tsStart).toBe(-1);
+    expect(scan('{"ts":1,"ts":null}')?.tsStart).toBe(-1);
+    expect(scan('{"a":1}')).toEqual({ perfStart: -1, perfEnd: -1, cutStart: 0, cutEnd: 0, tsStart: -1, tsEnd: -1 });
+  });
+
+  // The scan stands in for JSON.parse: it must never vouch for text JSON.parse refuses, and must
+  // accept every backslash-free object JSON.parse accepts (else the fast path is never taken).
+  it('accepts exactly the backslash-free UTF-8 objects that JSON.parse accepts', () => {
+    const objectText = fc
+      .tuple(fc.dictionary(fc.string(), fc.jsonValue()), fc.constantFrom('', ' ', '\n\t', '\r\n '))
+      .map(([obj, ws]) => JSON.stringify(obj, null, ws.length > 0 ? ws : undefined));
+    let checked = 0;
+    fc.assert(
+      fc.property(objectText, (text) => {
+        if (text.includes('\\')) return;
+        checked++;
+        expect(scan(text)).toBeDefined();
+      }),
+      { numRuns: 2000 },
+    );
+    expect(checked).toBeGreaterThan(300);
+    // Mutations of valid text: one byte changed, dropped or doubled, from JSON's own alphabet.
+    const alphabet = [...'{}[],:"0123456789-+.eEtruefalsn x\t\n'];
+    fc.assert(
+      fc.property(
+        objectText,
+        fc.nat(),
+        fc.constantFrom(...alphabet),
+        fc.constantFrom('replace', 'drop', 'double', 'insert'),
+        (text, at, ch, how) => {
+          const k = text.length === 0 ? 0 : at % text.length;
+          const mutated =
+            how === 'replace'
+              ? text.slice(0, k) + ch + text.slice(k + 1)
+              : how === 'drop'
+                ? text.slice(0, k) + text.slice(k + 1)
+                : how === 'double'
+                  ? text.slice(0, k + 1) + text.slice(k)
+                  : text.slice(0, k) + ch + text.slice(k);
+          if (mutated.includes('\\')) return;
+          const scanned = scan(mutated);
+          // Sound: nothing JSON.parse refuses. Complete: every object without a repeated perf.
+          if (scanned !== undefined) expect(parses(mutated), mutated).toBe(true);
+          else if (parses(mutated) && /^\s*\{/.test(mutated) && mutated.split('"perf"').length <= 2)
+            expect.fail(`refused valid ${mutated}`);
+        },
+      ),
+      { numRuns: 20000 },
+    );
   });
 });

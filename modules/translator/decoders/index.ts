@@ -10,7 +10,8 @@ export type { SparkplugMetricRecord } from './sparkplug.js';
 export { createSparkplugDecoder } from './sparkplug.js';
 export type { TopicFieldExtractor } from './topic-template.js';
 export { compileTopicTemplate } from './topic-template.js';
-export type { DeadLetterReason, DecodeResult, Decoder, DecoderFormat, RawJson } from './types.js';
+export type { DeadLetterReason, DecodeResult, Decoder, DecoderFormat } from './types.js';
+export { RawJson } from './types.js';
 export { DEAD_LETTER_REASONS } from './types.js';
 
 /** Options for {@link createDecoder}. */

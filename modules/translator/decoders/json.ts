@@ -1,9 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import type { EnvelopeRecord } from '../../common/index.js';
 import { readPerfFields } from '../../common/index.js';
-import { topLevelMemberRange } from './json-member-range.js';
+import { type PlainObjectScan, scanPlainJsonObject } from './plain-json-scan.js';
 import type { TopicFieldExtractor } from './topic-template.js';
-import type { Decoder, RawJson } from './types.js';
+import { type DecodeResult, type Decoder, RawJson } from './types.js';
 
 /**
  * JSON decoder: an object is one record, an array is one record per element (an empty array
@@ -14,13 +14,19 @@ import type { Decoder, RawJson } from './types.js';
  * bytes, less the `perf` member. Writing those instead of serialising the parsed value again cut
  * the record's path through the translator (decode, write, batch) from 9.3 to 8.1 µs at 1 KB and
  * from 36 to 20 µs at 8 KB (the simulator's payloads through the same functions in a loop, best
- * of 6 rounds); in paired bench runs the 8 KB rate went from 50–52 to 50–55 MB/s, and 1 KB stayed
- * within the noise. The
- * envelope then keeps the payload's own spelling (whitespace, number forms such as `1.50`,
- * integers beyond 2^53), which every JSON reader reads as the same value.
+ * of 6 rounds). The envelope then keeps the payload's own spelling (whitespace, number forms such
+ * as `1.50`, integers beyond 2^53), which every JSON reader reads as the same value.
+ *
+ * Such a payload is validated by a scan that builds nothing (plain-json-scan.ts) instead of
+ * `JSON.parse`; only `perf` and `ts` are parsed. Anything the scan cannot vouch for (invalid
+ * JSON among it) goes through `JSON.parse`, which words the error.
  */
 export function createJsonDecoder(fieldsOf?: TopicFieldExtractor): Decoder {
   return (topic, payload, ingestTimeMs) => {
+    // 0x5c is a backslash: without one, no string in the payload needs escaping when written back.
+    const plainStrings = payload.indexOf(0x5c) === -1;
+    const scan = plainStrings && isUtf8(payload) ? scanPlainJsonObject(payload) : undefined;
+    if (scan !== undefined) return scannedObject(topic, payload, scan, ingestTimeMs, fieldsOf?.(topic));
     let parsed: unknown;
     try {
       parsed = JSON.parse(payload.toString('utf8'));
@@ -28,32 +34,39 @@ export function createJsonDecoder(fieldsOf?: TopicFieldExtractor): Decoder {
       return { ok: false, reason: 'malformed-json', detail: (err as Error).message };
     }
     const fields = fieldsOf?.(topic);
-    // 0x5c is `\`: without one, no string in the payload needs escaping when written back.
-    const plainStrings = payload.indexOf(0x5c) === -1;
     if (Array.isArray(parsed)) {
       const records: EnvelopeRecord[] = new Array(parsed.length);
       for (let i = 0; i < parsed.length; i++) records[i] = toRecord(topic, parsed[i], ingestTimeMs, fields);
       return { ok: true, records, plainStrings };
     }
-    const record = toRecord(topic, parsed, ingestTimeMs, fields);
-    const rawData = plainStrings ? rawDataOf(payload, parsed, record) : undefined;
-    return rawData === undefined
-      ? { ok: true, records: [record], plainStrings }
-      : { ok: true, records: [record], plainStrings, rawData };
+    return { ok: true, records: [toRecord(topic, parsed, ingestTimeMs, fields)], plainStrings };
   };
 }
 
-const PERF_NAME = Buffer.from('perf');
-const PERF_KEY = Buffer.from('"perf"');
-
-/** The payload's bytes that spell \`record.data\`, when they can be taken as they are. */
-function rawDataOf(payload: Buffer, parsed: unknown, record: EnvelopeRecord): RawJson | undefined {
-  if (parsed === null || typeof parsed !== 'object' || !isUtf8(payload)) return undefined;
-  if (record.perf === undefined) return { bytes: payload, cutStart: 0, cutEnd: 0 };
-  const range = topLevelMemberRange(payload, PERF_NAME);
-  // \`"perf"\` again after it may be a repeated member (JSON.parse keeps the last): serialise.
-  if (range === undefined || payload.indexOf(PERF_KEY, range[1]) !== -1) return undefined;
-  return { bytes: payload, cutStart: range[0], cutEnd: range[1] };
+/**
+ * The record of an object payload that {@link scanPlainJsonObject} vouched for: its data is the
+ * payload's own bytes less a valid `perf` member ({@link RawJson}). Only `perf` and `ts` are parsed.
+ */
+function scannedObject(
+  topic: string,
+  payload: Buffer,
+  scan: PlainObjectScan,
+  it: number,
+  fields: Record<string, string> | undefined,
+): DecodeResult {
+  const perf =
+    scan.perfStart === -1
+      ? undefined
+      : readPerfFields({ perf: JSON.parse(payload.toString('utf8', scan.perfStart, scan.perfEnd)) });
+  const tsValue = scan.tsStart === -1 ? Number.NaN : Number(payload.toString('latin1', scan.tsStart, scan.tsEnd));
+  const ts = Number.isFinite(tsValue) ? tsValue : undefined;
+  const rawData =
+    perf === undefined ? new RawJson(payload, 0, 0) : new RawJson(payload, scan.cutStart, scan.cutEnd);
+  const record: { -readonly [K in keyof EnvelopeRecord]: EnvelopeRecord[K] } = { topic, it, data: rawData };
+  if (ts !== undefined) record.ts = ts;
+  if (fields !== undefined) record.fields = fields;
+  if (perf !== undefined) record.perf = perf;
+  return { ok: true, records: [record], plainStrings: true, rawData };
 }
 
 function toRecord(

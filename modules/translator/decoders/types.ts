@@ -16,11 +16,27 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
   'record-too-large',
 ];
 
-/** JSON text taken as it is: \`bytes\` less the bytes \`[cutStart, cutEnd)\` (an empty cut when equal). */
-export interface RawJson {
-  readonly bytes: Buffer;
-  readonly cutStart: number;
-  readonly cutEnd: number;
+/**
+ * JSON text taken as it is: \`bytes\` less the bytes \`[cutStart, cutEnd)\` (an empty cut when
+ * equal). The JSON decoder puts one in a record's \`data\` instead of the parsed value, which
+ * nothing on the pipeline's path reads (the bytes go into the envelope as they are); \`toJSON\`
+ * parses it, so \`JSON.stringify(record)\` writes what it wrote for the parsed value.
+ *
+ * Why not a lazy getter on the record: an object literal with an accessor cost 2 µs per record,
+ * a third of the decoder's time at 1 KB.
+ */
+export class RawJson {
+  constructor(
+    readonly bytes: Buffer,
+    readonly cutStart: number,
+    readonly cutEnd: number,
+  ) {}
+
+  /** The value the text spells. */
+  toJSON(): unknown {
+    const { bytes, cutStart, cutEnd } = this;
+    return JSON.parse(bytes.toString('utf8', 0, cutStart) + bytes.toString('utf8', cutEnd));
+  }
 }
 
 /** What a decoder made of one source message. */
