@@ -203,7 +203,14 @@ describe('scanPlainJsonObject', () => {
     expect(r && text.slice(r.perfStart, r.perfEnd)).toBe('{"sid":"s"}');
     expect(scan('{"ts":1,"ts":{"a":1}}')?.tsStart).toBe(-1);
     expect(scan('{"ts":1,"ts":null}')?.tsStart).toBe(-1);
-    expect(scan('{"a":1}')).toEqual({ perfStart: -1, perfEnd: -1, cutStart: 0, cutEnd: 0, tsStart: -1, tsEnd: -1 });
+    expect(scan('{"a":1}')).toEqual({
+      perfStart: -1,
+      perfEnd: -1,
+      cutStart: 0,
+      cutEnd: 0,
+      tsStart: -1,
+      tsEnd: -1,
+    });
   });
 
   // The scan stands in for JSON.parse: it must never vouch for text JSON.parse refuses, and must

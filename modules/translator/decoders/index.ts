@@ -11,8 +11,7 @@ export { createSparkplugDecoder } from './sparkplug.js';
 export type { TopicFieldExtractor } from './topic-template.js';
 export { compileTopicTemplate } from './topic-template.js';
 export type { DeadLetterReason, DecodeResult, Decoder, DecoderFormat } from './types.js';
-export { RawJson } from './types.js';
-export { DEAD_LETTER_REASONS } from './types.js';
+export { DEAD_LETTER_REASONS, RawJson } from './types.js';
 
 /** Options for {@link createDecoder}. */
 export interface DecoderOptions {

@@ -58,7 +58,8 @@ function scannedObject(
     scan.perfStart === -1
       ? undefined
       : readPerfFields({ perf: JSON.parse(payload.toString('utf8', scan.perfStart, scan.perfEnd)) });
-  const tsValue = scan.tsStart === -1 ? Number.NaN : Number(payload.toString('latin1', scan.tsStart, scan.tsEnd));
+  const tsValue =
+    scan.tsStart === -1 ? Number.NaN : Number(payload.toString('latin1', scan.tsStart, scan.tsEnd));
   const ts = Number.isFinite(tsValue) ? tsValue : undefined;
   const rawData =
     perf === undefined ? new RawJson(payload, 0, 0) : new RawJson(payload, scan.cutStart, scan.cutEnd);

@@ -17,10 +17,10 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
 ];
 
 /**
- * JSON text taken as it is: \`bytes\` less the bytes \`[cutStart, cutEnd)\` (an empty cut when
- * equal). The JSON decoder puts one in a record's \`data\` instead of the parsed value, which
- * nothing on the pipeline's path reads (the bytes go into the envelope as they are); \`toJSON\`
- * parses it, so \`JSON.stringify(record)\` writes what it wrote for the parsed value.
+ * JSON text taken as it is: `bytes` less the bytes `[cutStart, cutEnd)` (an empty cut when
+ * equal). The JSON decoder puts one in a record's `data` instead of the parsed value, which
+ * nothing on the pipeline's path reads (the bytes go into the envelope as they are); `toJSON`
+ * parses it, so `JSON.stringify(record)` writes what it wrote for the parsed value.
  *
  * Why not a lazy getter on the record: an object literal with an accessor cost 2 µs per record,
  * a third of the decoder's time at 1 KB.
@@ -50,8 +50,8 @@ export type DecodeResult =
        */
       readonly plainStrings?: boolean;
       /**
-       * For a single record: its \`data\` as the payload's own UTF-8 JSON. The pipeline writes these
-       * bytes instead of serialising \`data\` again (json.ts).
+       * For a single record: its `data` as the payload's own UTF-8 JSON. The pipeline writes these
+       * bytes instead of serialising `data` again (json.ts).
        */
       readonly rawData?: RawJson;
     }
