@@ -54,6 +54,23 @@ afterEach(async () => {
 });
 
 describe('module supervisor', () => {
+  it('starts a module with the Node options its image gives', async () => {
+    const logDir = mkdtempSync(join(tmpdir(), 'sup-'));
+    sup = new ModuleSupervisor({ logDir, logger });
+    await sup.run({
+      spec: spec('o', 'always'),
+      entryPoint: sleeper,
+      nodeOptions: ['--max-semi-space-size=4'],
+      runtimeEnv: {},
+    });
+    await until(() => sup?.states().o?.kind === 'running');
+    const state = sup.states().o;
+    if (state?.kind !== 'running') throw new Error('not running');
+    const argv = readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').split('\0');
+    expect(argv.indexOf('--max-semi-space-size=4')).toBeGreaterThan(0);
+    expect(argv.indexOf('--max-semi-space-size=4')).toBeLessThan(argv.indexOf(sleeper));
+  });
+
   it('restarts a killed module under restartPolicy always, keeps its log, and stops it cleanly', async () => {
     const logDir = mkdtempSync(join(tmpdir(), 'sup-'));
     sup = new ModuleSupervisor({ logDir, logger, restartBaseDelayInMs: 50 });
