@@ -80,35 +80,39 @@ describe('persistent store (LMDB)', () => {
     }
   });
 
-  it('removes acknowledged messages durably and continues sequence numbers after reopen', async () => {
-    const folder = await tempDir();
-    const message = (seq: number) => ({
-      id: `m${seq}`,
-      body: Buffer.from(`body-${seq}`),
-      properties: { seq: String(seq) },
-      system: { connectionDeviceId: 'd', receivedAtMs: 1 },
-    });
-    const first = new MessageStore({ persistent: true, folder });
-    await first.start();
-    await first.enqueue(
-      Array.from({ length: 10 }, (_, i) => ({
-        endpoint: 'iothub',
-        priority: 0,
-        message: message(i),
-        expiresAtMs: 1e15,
-      })),
-    );
-    first.remove(first.peek('iothub', 4));
-    await first.stop();
+  // Commits run on the event loop's thread by default, on lmdb-js's writer thread with syncToDisk.
+  it.each([false, true])(
+    'removes acknowledged messages durably and continues sequence numbers after reopen (syncToDisk %s)',
+    async (syncToDisk) => {
+      const folder = await tempDir();
+      const message = (seq: number) => ({
+        id: `m${seq}`,
+        body: Buffer.from(`body-${seq}`),
+        properties: { seq: String(seq) },
+        system: { connectionDeviceId: 'd', receivedAtMs: 1 },
+      });
+      const first = new MessageStore({ persistent: true, folder, syncToDisk });
+      await first.start();
+      await first.enqueue(
+        Array.from({ length: 10 }, (_, i) => ({
+          endpoint: 'iothub',
+          priority: 0,
+          message: message(i),
+          expiresAtMs: 1e15,
+        })),
+      );
+      first.remove(first.peek('iothub', 4));
+      await first.stop();
 
-    const second = new MessageStore({ persistent: true, folder });
-    await second.start();
-    await second.enqueue([{ endpoint: 'iothub', priority: 0, message: message(10), expiresAtMs: 1e15 }]);
-    const seqs = second.peek('iothub', 100).map((e) => Number(second.messageOf(e).properties.seq));
-    expect(seqs).toEqual([4, 5, 6, 7, 8, 9, 10]);
-    expect(second.messageOf(second.peek('iothub', 1)[0] as never).body.toString()).toBe('body-4');
-    await second.stop();
-  });
+      const second = new MessageStore({ persistent: true, folder, syncToDisk });
+      await second.start();
+      await second.enqueue([{ endpoint: 'iothub', priority: 0, message: message(10), expiresAtMs: 1e15 }]);
+      const seqs = second.peek('iothub', 100).map((e) => Number(second.messageOf(e).properties.seq));
+      expect(seqs).toEqual([4, 5, 6, 7, 8, 9, 10]);
+      expect(second.messageOf(second.peek('iothub', 1)[0] as never).body.toString()).toBe('body-4');
+      await second.stop();
+    },
+  );
 
   it('moves messages of a store written before bodies had a database of their own', async () => {
     const folder = await tempDir();
