@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { orphanGuardPath } from '../emulator/agent/image-map.js';
+import { localImageEnv, orphanGuardPath } from '../emulator/agent/image-map.js';
 import type { EdgeMessage } from '../emulator/edgehub/message.js';
 import { LocalEdgeRuntime, parseDeployment } from '../emulator/index.js';
 import { createLogger, decodeEnvelopeBody, type Logger, readPerfFields } from '../modules/common/index.js';
@@ -395,8 +395,12 @@ export class BenchRunner {
       SourceTopics: SOURCE_TOPIC_FILTER,
       RuntimeLogLevel: 'warn',
     };
+    const image = s.kind === 'translator' ? 'edgeperf/translator:local' : 'edgeperf/naive:local';
     if (this.opts.cpuProfDir) {
-      env.NODE_OPTIONS = `--import ${this.script('bench', 'children', 'cpu-prof-preload.js')}`;
+      // The manifest's NODE_OPTIONS replaces the image's (as in a container): keep the image's.
+      const imageOptions = localImageEnv(image).NODE_OPTIONS;
+      const preload = `--import ${this.script('bench', 'children', 'cpu-prof-preload.js')}`;
+      env.NODE_OPTIONS = imageOptions === undefined ? preload : `${imageOptions} ${preload}`;
       env.EDGEPERF_CPU_PROF_DIR = this.opts.cpuProfDir;
     }
     if (s.kind === 'translator') {
@@ -409,7 +413,6 @@ export class BenchRunner {
     } else {
       env.NaiveMaxInFlight = String(this.opts.naiveMaxInFlight ?? 16);
     }
-    const image = s.kind === 'translator' ? 'edgeperf/translator:local' : 'edgeperf/naive:local';
     const { runtime, stateDir } = this.newRuntime(
       this.manifest({ image, env }, s.edgeHubEnv, s.storeMaxBytes),
       s.link,

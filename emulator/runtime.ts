@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../modules/common/index.js';
 import { EdgeAgentTwin } from './agent/agent-twin.js';
-import { localEntryPoint, localNodeOptions } from './agent/image-map.js';
+import { localEntryPoint, localImageEnv } from './agent/image-map.js';
 import type { DeploymentSpec, ModuleSpec } from './agent/manifest.js';
 import { parseDeployment } from './agent/manifest.js';
 import { ModuleSupervisor } from './agent/supervisor.js';
@@ -346,7 +346,7 @@ export class LocalEdgeRuntime {
       await this.supervisorRef?.run({
         spec,
         entryPoint: entry,
-        nodeOptions: localNodeOptions(spec.image),
+        imageEnv: localImageEnv(spec.image),
         runtimeEnv: {
           EdgeHubConnectionString: this.moduleConnectionString(spec),
           EdgeModuleCACertificateFile: (this.certs as RuntimeCertificates).caFile,

@@ -33,26 +33,33 @@ function localModuleName(image: string): string | undefined {
 }
 
 /**
- * The Node options an image gives before its script: the words between `node` and the script in
- * its Dockerfile's exec-form ENTRYPOINT (`modules/<name>/Dockerfile.amd64`), so a local module runs
- * as its image does. Empty when the image is not one of this package's or the Dockerfile is absent.
- * @throws Error when the Dockerfile's ENTRYPOINT is not `["node", …options, "<script>"]`.
+ * The environment an image sets (the `ENV KEY=value` lines of its Dockerfile's last stage,
+ * `modules/<name>/Dockerfile.amd64`), so a local module runs as its container would: the
+ * manifest's env then overrides it, as a container's does. Empty when the image is not one of
+ * this package's or the Dockerfile is absent (an install without the sources).
+ * @throws Error naming the line when an ENV line is not `ENV KEY=value …`.
  */
-export function localNodeOptions(image: string): string[] {
+export function localImageEnv(image: string): Record<string, string> {
   const name = localModuleName(image);
   const dockerfile =
     name === undefined ? undefined : join(distRoot, '..', 'modules', name, 'Dockerfile.amd64');
-  if (dockerfile === undefined || !existsSync(dockerfile)) return [];
-  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(readFileSync(dockerfile, 'utf8'))?.[1];
-  const words: unknown = line === undefined ? undefined : JSON.parse(line);
-  if (
-    !Array.isArray(words) ||
-    words[0] !== 'node' ||
-    words.length < 2 ||
-    !words.every((w) => typeof w === 'string')
-  )
-    throw new Error(`${dockerfile}: ENTRYPOINT must be ["node", …options, "<script>"]`);
-  return words.slice(1, -1) as string[];
+  if (dockerfile === undefined || !existsSync(dockerfile)) return {};
+  const lines = readFileSync(dockerfile, 'utf8').split('\n');
+  const lastFrom = lines.findLastIndex((l) => /^FROM\s/i.test(l));
+  const env: Record<string, string> = {};
+  lines.forEach((line, at) => {
+    if (at < lastFrom || !/^ENV\s/i.test(line)) return;
+    const pairs = line.replace(/^ENV\s+/i, '').trim();
+    const pair = /([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|[^\s"]*)(\s+|$)/y;
+    let rest = 0;
+    for (let m = pair.exec(pairs); m !== null; m = pair.exec(pairs)) {
+      const [, key = '', value = ''] = m;
+      env[key] = value.startsWith('"') ? value.slice(1, -1) : value;
+      rest = pair.lastIndex;
+    }
+    if (rest !== pairs.length) throw new Error(`${dockerfile}:${at + 1}: ENV must be KEY=value pairs`);
+  });
+  return env;
 }
 
 /** Path of the orphan guard preloaded into every child (see orphan-guard.ts). */

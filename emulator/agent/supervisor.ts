@@ -11,8 +11,8 @@ export interface ModuleProcessSpec {
   readonly spec: ModuleSpec;
   /** Absolute path of the module's `main.js`. */
   readonly entryPoint: string;
-  /** Node options before the script, as the module's image gives them. Default none. */
-  readonly nodeOptions?: readonly string[];
+  /** Env the module's image sets (its Dockerfile's ENV); the manifest's env overrides it. */
+  readonly imageEnv?: Readonly<Record<string, string>>;
   /** Env on top of the manifest's: `EdgeHubConnectionString`, `EdgeModuleCACertificateFile`, … */
   readonly runtimeEnv: Readonly<Record<string, string>>;
 }
@@ -132,9 +132,9 @@ export class ModuleSupervisor extends EventEmitter<Events> {
   }
 
   private spawn(e: Entry): void {
-    const { spec, entryPoint, runtimeEnv, nodeOptions = [] } = e.proc;
-    const child = spawn(process.execPath, [...nodeOptions, '--import', orphanGuardPath(), entryPoint], {
-      env: { ...process.env, ...spec.env, ...runtimeEnv },
+    const { spec, entryPoint, runtimeEnv, imageEnv = {} } = e.proc;
+    const child = spawn(process.execPath, ['--import', orphanGuardPath(), entryPoint], {
+      env: { ...process.env, ...imageEnv, ...spec.env, ...runtimeEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     e.child = child;

@@ -54,21 +54,22 @@ afterEach(async () => {
 });
 
 describe('module supervisor', () => {
-  it('starts a module with the Node options its image gives', async () => {
+  it('starts a module with its image’s env, which the manifest’s env overrides', async () => {
     const logDir = mkdtempSync(join(tmpdir(), 'sup-'));
     sup = new ModuleSupervisor({ logDir, logger });
     await sup.run({
       spec: spec('o', 'always'),
       entryPoint: sleeper,
-      nodeOptions: ['--max-semi-space-size=4'],
+      imageEnv: { NODE_OPTIONS: '--max-semi-space-size=4', MARKER: 'from-image' },
       runtimeEnv: {},
     });
     await until(() => sup?.states().o?.kind === 'running');
     const state = sup.states().o;
     if (state?.kind !== 'running') throw new Error('not running');
-    const argv = readFileSync(`/proc/${state.pid}/cmdline`, 'utf8').split('\0');
-    expect(argv.indexOf('--max-semi-space-size=4')).toBeGreaterThan(0);
-    expect(argv.indexOf('--max-semi-space-size=4')).toBeLessThan(argv.indexOf(sleeper));
+    const env = readFileSync(`/proc/${state.pid}/environ`, 'utf8').split('\0');
+    expect(env).toContain('NODE_OPTIONS=--max-semi-space-size=4');
+    // spec() sets MARKER in the manifest env.
+    expect(env).toContain('MARKER=o');
   });
 
   it('restarts a killed module under restartPolicy always, keeps its log, and stops it cleanly', async () => {
