@@ -185,7 +185,8 @@ export function startsNumber(c: number | undefined): boolean {
   return c !== undefined && (c === MINUS || (c >= ZERO && c <= NINE));
 }
 
-function skipSpace(text: Uint8Array, from: number): number {
+/** The index of the first byte at or after `from` that is not JSON whitespace. */
+export function skipSpace(text: Uint8Array, from: number): number {
   let i = from;
   for (;;) {
     const c = text[i];
