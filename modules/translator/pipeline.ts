@@ -190,6 +190,9 @@ export class Pipeline {
         this.log?.warn({ err: error.message, attempt }, 'upstream send failed; retrying');
         this.callHook(() => this.hooks.onSendError?.(error, attempt));
       },
+      onEncoded: (json) => {
+        for (const j of json) this.arena.release(j);
+      },
     });
   }
 

@@ -24,7 +24,11 @@ export interface UpstreamTransport {
   readonly name: TransportName;
   /** Opens the connection; rejects with a clear error when edgeHub is unreachable or refuses the key. */
   connect(): Promise<void>;
-  /** Sends to a module output; resolves when edgeHub acknowledged it (PUBACK / AMQP accepted). */
+  /**
+   * Sends to a module output; resolves when edgeHub acknowledged it (PUBACK / AMQP accepted).
+   * Once it resolves, the body is the caller's again (the batcher writes a later batch into it):
+   * a transport that keeps the bytes must copy them, as writing them to a socket does.
+   */
   send(output: string, message: UpstreamMessage): Promise<void>;
   /** Closes the connection; pending sends reject. */
   close(): Promise<void>;

@@ -119,7 +119,8 @@ class KeepingTransport implements UpstreamTransport {
   async connect(): Promise<void> {}
   async close(): Promise<void> {}
   async send(output: string, message: UpstreamMessage): Promise<void> {
-    this.sent.push({ output, message });
+    // A copy, as the wire takes one: the batcher reuses an acknowledged body.
+    this.sent.push({ output, message: { ...message, body: Buffer.from(message.body) } });
   }
 }
 

@@ -27,7 +27,8 @@ export class RecordingTransport implements UpstreamTransport {
     try {
       if (mode.kind === 'withhold') await new Promise<void>(() => {});
       else if (mode.delayMs !== undefined) await new Promise((r) => setTimeout(r, mode.delayMs));
-      this.sent.push({ output, message });
+      // A copy, as the wire takes one: the batcher reuses an acknowledged body.
+      this.sent.push({ output, message: { ...message, body: Buffer.from(message.body) } });
     } finally {
       this.inFlight--;
     }

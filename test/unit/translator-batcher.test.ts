@@ -208,6 +208,52 @@ describe('batcher triggers (fake timers)', () => {
     await h.batcher.close();
   });
 
+  it('writes the next body into an acknowledged one, never into one whose first send failed', async () => {
+    const encoded: number[] = [];
+    const sent: Sent[] = [];
+    const batcher = new Batcher<number>(
+      { maxMessages: 2, maxWaitTimeInMs: 0, retryMinDelayInMs: 100, maxInFlightBatches: 1 },
+      {
+        send: (output, message) => new Promise<void>((resolve, reject) => sent.push({ output, message, resolve, reject })),
+        onAcked: () => undefined,
+        onSendError: () => undefined,
+        onEncoded: (json) => encoded.push(json.length),
+      },
+    );
+    const add = (id: number) => batcher.add({ json: Buffer.from(JSON.stringify({ id })), token: id });
+    batcher.start();
+    const bodyOf = (i: number) => (sent[i] as Sent).message.body;
+    // Batch 1 fails once, then goes: its body may still sit in a client's queue, so it is not reused.
+    add(1);
+    add(2);
+    await vi.advanceTimersByTimeAsync(0);
+    sent[0]?.reject(new Error('edgeHub down'));
+    await vi.advanceTimersByTimeAsync(100);
+    sent[1]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    // Batch 2 goes at once: once acknowledged its body is the pool's.
+    add(3);
+    add(4);
+    await vi.advanceTimersByTimeAsync(0);
+    const second = bodyOf(2);
+    expect(second.buffer).not.toBe(bodyOf(0).buffer);
+    expect(records({ ...(sent[2] as Sent).message })).toEqual([{ id: 3 }, { id: 4 }]);
+    sent[2]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    add(5);
+    add(6);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(bodyOf(3).buffer).toBe(second.buffer);
+    expect(bodyOf(3).buffer).not.toBe(bodyOf(0).buffer);
+    expect(records((sent[3] as Sent).message)).toEqual([{ id: 5 }, { id: 6 }]);
+    // The first batch's body is intact after later batches were written.
+    expect(records((sent[1] as Sent).message)).toEqual([{ id: 1 }, { id: 2 }]);
+    sent[3]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(encoded).toEqual([2, 2, 2]);
+    await batcher.close();
+  });
+
   it('reports no room at maxBufferedBytes and wakes waiters once acks free it', async () => {
     const h = harness(
       { maxMessages: 5, maxWaitTimeInMs: 0, maxBufferedBytes: 1000, maxInFlightBatches: 1 },

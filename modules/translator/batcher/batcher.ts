@@ -2,6 +2,7 @@ import type { EnvelopeEncoding } from '../../common/index.js';
 import { EdgePerfError, toError } from '../../common/index.js';
 import type { UpstreamMessage } from '../upstream-transport.js';
 import {
+  BodyPool,
   ENVELOPE_PREFIX,
   ENVELOPE_SUFFIX,
   encodeUpstreamMessage,
@@ -102,7 +103,16 @@ export interface BatcherHandlers<T> {
   onAcked(tokens: readonly T[], info: BatchInfo): void;
   /** A send failed and will be retried (at-least-once: a batch is never dropped). */
   onSendError(error: Error, attempt: number): void;
+  /**
+   * The batch's body has been built from its records' JSON, which the batcher will not read again
+   * (so the caller may reuse that memory). Not called when batching is off: then the body is the
+   * record's JSON itself.
+   */
+  onEncoded?(json: readonly Buffer[]): void;
 }
+
+/** Envelope bodies kept for reuse: about the batches in flight. */
+const BODIES_KEPT = 8;
 
 /** Lifecycle of a {@link Batcher}. */
 export type BatcherState =
@@ -148,6 +158,7 @@ export class Batcher<T> {
   private inFlightBytes = 0;
   private inFlightRecords = 0;
   private readonly inFlight = new Set<InFlight>();
+  private readonly bodies = new BodyPool(BODIES_KEPT);
   private nextIdx = 0;
   private flushTarget = 0;
   private wakeLoop: (() => void) | undefined;
@@ -390,17 +401,15 @@ export class Batcher<T> {
     const encoding = this.opts.encoding;
     const output = this.opts.output;
     let message: UpstreamMessage;
+    const json = items.map((i) => i.json);
     try {
-      message = await encodeUpstreamMessage(
-        items.map((i) => i.json),
-        batched,
-        encoding,
-      );
+      message = await encodeUpstreamMessage(json, batched, encoding, this.bodies);
     } catch (err) {
       // Encoding in-memory JSON cannot fail short of a bug; report and keep the records unacked.
       this.report(toError(err), 0);
       return;
     }
+    if (batched) this.handlers.onEncoded?.(json);
     let delay = this.opts.retryMinDelayInMs;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
@@ -423,6 +432,9 @@ export class Batcher<T> {
         attempts: attempt,
         sendDurationMs: performance.now() - started,
       };
+      // After a failed attempt a client may still hold the body in a queue: only a body sent once
+      // goes back to the pool.
+      if (attempt === 1) this.bodies.give(message.body);
       try {
         this.handlers.onAcked(
           items.map((i) => i.token),

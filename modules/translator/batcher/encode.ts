@@ -50,9 +50,14 @@ export async function encodeUpstreamMessage(
   recordJson: readonly Buffer[],
   batched: boolean,
   encoding: EnvelopeEncoding,
+  bodies?: BodyPool,
 ): Promise<UpstreamMessage> {
-  const json = batched ? envelopeBody(recordJson) : (recordJson[0] ?? Buffer.from('null'));
-  const body = encoding === 'gzip' ? await gzipAsync(json) : json;
+  const json = batched ? envelopeBody(recordJson, bodies) : (recordJson[0] ?? Buffer.from('null'));
+  let body = json;
+  if (encoding === 'gzip') {
+    body = await gzipAsync(json);
+    bodies?.give(json);
+  }
   return {
     body,
     contentType: JSON_CONTENT_TYPE,
@@ -66,10 +71,11 @@ export async function encodeUpstreamMessage(
 }
 
 /** `{"v":1,"records":[r0,r1,…]}`: the records' bytes copied once into one buffer. */
-function envelopeBody(records: readonly Buffer[]): Buffer {
+function envelopeBody(records: readonly Buffer[], bodies: BodyPool | undefined): Buffer {
   let recordBytes = 0;
   for (const r of records) recordBytes += r.length;
-  const out = Buffer.allocUnsafe(envelopeBodyBytes(records.length, recordBytes));
+  const size = envelopeBodyBytes(records.length, recordBytes);
+  const out = bodies?.take(size) ?? Buffer.allocUnsafe(size);
   let at = PREFIX_BYTES.copy(out, 0);
   for (let i = 0; i < records.length; i++) {
     if (i > 0) out[at++] = COMMA;
@@ -77,6 +83,43 @@ function envelopeBody(records: readonly Buffer[]): Buffer {
   }
   SUFFIX_BYTES.copy(out, at);
   return out;
+}
+
+/**
+ * Envelope bodies to write into again: a batch's body goes back once edgeHub acknowledged it.
+ * Why: a new 256 KiB body per batch is a new ArrayBuffer, and those (with the record chunks, see
+ * utf8-arena.ts) made V8 start a mark-compact for "external memory pressure" about twice a second
+ * at 8 KB messages.
+ */
+export class BodyPool {
+  private readonly free: Buffer[] = [];
+  /** Bodies out on loan (their ArrayBuffers): only those come back, and only once. */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
+
+  /** @param keep - most free bodies held (about the batches in flight). */
+  constructor(private readonly keep: number) {}
+
+  /** A buffer of exactly `size` bytes, from the pool when it fits a pooled body. */
+  take(size: number): Buffer | undefined {
+    if (size > MAX_UPSTREAM_MESSAGE_BYTES) return undefined;
+    const body = this.free.pop() ?? Buffer.allocUnsafeSlow(MAX_UPSTREAM_MESSAGE_BYTES);
+    this.lent.add(body.buffer);
+    return body.subarray(0, size);
+  }
+
+  /**
+   * Takes a body back. Only for a body no transport holds any more: sent once and acknowledged,
+   * with no earlier attempt that might still sit in a client's queue.
+   */
+  give(body: Buffer): void {
+    if (!this.lent.delete(body.buffer) || this.free.length >= this.keep) return;
+    this.free.push(Buffer.from(body.buffer, 0, MAX_UPSTREAM_MESSAGE_BYTES));
+  }
+
+  /** Free bodies held now. */
+  get size(): number {
+    return this.free.length;
+  }
 }
 
 /** Exact bytes of the properties and content type/encoding of an envelope message of `count` records. */

@@ -10,6 +10,7 @@ export type {
 } from './batcher.js';
 export { Batcher, resolveBatcherOptions } from './batcher.js';
 export {
+  BodyPool,
   ENVELOPE_PREFIX,
   ENVELOPE_SUFFIX,
   encodeUpstreamMessage,

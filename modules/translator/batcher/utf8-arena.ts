@@ -4,6 +4,13 @@ const CHUNK_BYTES = 512 * 1024;
 const OWN_BUFFER_ABOVE = 64 * 1024;
 /** The most UTF-8 bytes one UTF-16 code unit becomes (a lone surrogate: U+FFFD, 3 bytes). */
 const MAX_BYTES_PER_UNIT = 3;
+/** Emptied chunks kept for reuse; more than a few would only hold memory. */
+const SPARE_CHUNKS = 4;
+
+/** Slices of one chunk still held by their callers. */
+interface ChunkUse {
+  live: number;
+}
 
 /**
  * Encodes record JSON to UTF-8 into large shared chunks, one pass per string, or splices a record
@@ -15,25 +22,35 @@ const MAX_BYTES_PER_UNIT = 3;
  * ArrayJoin 3.7%). Encoding once helps only with the splice: V8's UTF-8 writer costs as much as
  * its length count, so a string still pays one pass; bytes spliced from the payload pay a copy.
  *
- * A chunk is never rewritten: each string gets a fresh slice, and a chunk is freed once no slice
- * of it is held. Records leave the batcher roughly in arrival order, so at most about one chunk
- * beyond the records held stays alive.
+ * A chunk is never rewritten while a slice of it is held. Callers give slices back with
+ * {@link release} once nothing reads them (the batcher, once a batch's body is built), and a chunk
+ * whose slices are all back is written again instead of allocating a new one. Why: every new chunk
+ * is a new ArrayBuffer, and V8 starts a mark-compact for "external memory pressure" after every
+ * 64 MB or so of them; at 8 KB messages the translator ran about two a second, with concurrent
+ * marking a quarter of its CPU (`perf record`, `--trace-incremental-marking`). A slice never given
+ * back only keeps its chunk from being reused: the garbage collector frees it as before.
  */
 export class Utf8Arena {
-  private chunk = Buffer.allocUnsafeSlow(0);
+  private chunk: Buffer = Buffer.allocUnsafeSlow(0);
+  private use: ChunkUse = { live: 0 };
   private used = 0;
+  /** Chunks by their ArrayBuffer, for {@link release}; weak, so unreleased chunks are still freed. */
+  private readonly uses = new WeakMap<ArrayBufferLike, ChunkUse>();
+  private readonly spare: Buffer[] = [];
+  private allocated = 0;
 
-  /** The UTF-8 bytes of `text`, a slice no other call writes to. */
+  /** The UTF-8 bytes of `text`, a slice no other call writes to while it is held. */
   encode(text: string): Buffer {
     const worst = text.length * MAX_BYTES_PER_UNIT;
     if (worst > OWN_BUFFER_ABOVE) return Buffer.from(text, 'utf8');
     const chunk = this.reserve(worst);
     const start = this.used;
     this.used += chunk.write(text, start, 'utf8');
+    this.use.live++;
     return chunk.subarray(start, this.used);
   }
 
-  /** The UTF-8 bytes of \`head\`, then \`middle\` less its bytes \`[cutStart, cutEnd)\`, then \`tail\`. */
+  /** The UTF-8 bytes of `head`, then `middle` less its bytes `[cutStart, cutEnd)`, then `tail`. */
   splice(head: string, middle: Buffer, cutStart: number, cutEnd: number, tail: string): Buffer {
     const worst = (head.length + tail.length) * MAX_BYTES_PER_UNIT + middle.length - (cutEnd - cutStart);
     if (worst > OWN_BUFFER_ABOVE) {
@@ -52,15 +69,47 @@ export class Utf8Arena {
     at += middle.copy(chunk, at, cutEnd);
     at += chunk.write(tail, at, 'utf8');
     this.used = at;
+    this.use.live++;
     return chunk.subarray(start, at);
   }
 
-  /** The chunk where \`bytes\` more fit from \`used\` on: the current one, or a new one. */
+  /**
+   * Gives back a slice {@link encode} or {@link splice} returned: the caller will not read it
+   * again. Call once per slice; anything else (a buffer of its own) is ignored.
+   */
+  release(slice: Buffer): void {
+    const use = this.uses.get(slice.buffer);
+    if (use === undefined || use.live <= 0) return;
+    use.live--;
+    if (use.live === 0 && use !== this.use) this.recycle(slice.buffer);
+  }
+
+  /** Chunks allocated so far, and emptied chunks waiting for reuse. */
+  get stats(): { readonly allocated: number; readonly spare: number } {
+    return { allocated: this.allocated, spare: this.spare.length };
+  }
+
+  /** The chunk where `bytes` more fit from `used` on: the current one, or a reused or new one. */
   private reserve(bytes: number): Buffer {
     if (this.chunk.length - this.used < bytes) {
-      this.chunk = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+      const old = this.chunk;
+      const oldUse = this.use;
+      this.chunk = this.spare.pop() ?? this.newChunk();
+      this.use = { live: 0 };
+      this.uses.set(this.chunk.buffer, this.use);
       this.used = 0;
+      if (old.length > 0 && oldUse.live === 0) this.recycle(old.buffer);
     }
     return this.chunk;
+  }
+
+  private newChunk(): Buffer {
+    this.allocated++;
+    return Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  }
+
+  private recycle(buffer: ArrayBufferLike): void {
+    this.uses.delete(buffer);
+    if (this.spare.length < SPARE_CHUNKS) this.spare.push(Buffer.from(buffer, 0, CHUNK_BYTES));
   }
 }
