@@ -214,7 +214,8 @@ describe('batcher triggers (fake timers)', () => {
     const batcher = new Batcher<number>(
       { maxMessages: 2, maxWaitTimeInMs: 0, retryMinDelayInMs: 100, maxInFlightBatches: 1 },
       {
-        send: (output, message) => new Promise<void>((resolve, reject) => sent.push({ output, message, resolve, reject })),
+        send: (output, message) =>
+          new Promise<void>((resolve, reject) => sent.push({ output, message, resolve, reject })),
         onAcked: () => undefined,
         onSendError: () => undefined,
         onEncoded: (json) => encoded.push(json.length),
