@@ -4,6 +4,7 @@ import { action } from '../cli-errors.js';
 import { withoutIncrementalMarking } from '../gc-tuning.js';
 import { withFewerOptimisations } from '../jit-tuning.js';
 import { runMeasurement } from '../measure/measurement.js';
+import { waitForModules } from '../module-readiness.js';
 import {
   addHubConnectionFlags,
   type HubConnectionFlags,
@@ -27,7 +28,7 @@ export function registerRunCommand(program: Command): void {
     program
       .command('run')
       .description(
-        "run a measured burst against a deployed device: starts the simulator through IoT Hub and reads the built-in endpoint (or, with --results asa, the ASA job's rows)",
+        "run a measured burst against a deployed device: waits (up to 60 s) until the simulator and translator answer getStats and the translator reads its source, starts the simulator through IoT Hub and reads the built-in endpoint (or, with --results asa, the ASA job's rows)",
       ),
   )
     .option(
@@ -79,6 +80,17 @@ export function registerRunCommand(program: Command): void {
       }
       const abort = new AbortController();
       process.once('SIGINT', () => abort.abort());
+      const logger = createLogger('edgeperf');
+      // A burst started before the translator has subscribed to its source is lost at the broker
+      // (seen as a run with no messages when the runtime had only just started): wait, as `local` does.
+      await waitForModules({
+        iothubConnectionString: hub.iothubConnectionString,
+        ...(hub.caPem === undefined ? {} : { caPem: hub.caPem }),
+        deviceId: hub.deviceId,
+        modules: [flags.simulatorModule, flags.translatorModule],
+        readers: new Set([flags.translatorModule]),
+        logger,
+      });
       const summary = await runMeasurement({
         mode: 'run',
         ...hub,
@@ -107,7 +119,7 @@ export function registerRunCommand(program: Command): void {
         },
         onProgress: progressBar(!flags.json),
         signal: abort.signal,
-        logger: createLogger('edgeperf'),
+        logger,
       });
       await emitResults(summary, flags);
     }),
