@@ -1,4 +1,5 @@
 import mqtt from 'mqtt';
+import { quietMqttLog } from '../../modules/common/index.js';
 
 // Bench child: the ingest limit. A bare MQTT.js subscriber (QoS 1, like the translator's source)
 // that only counts. argv: brokerUrl topic expectedMessages [warmUpMessages]. Prints
@@ -15,7 +16,8 @@ let bytes = 0;
 let firstMs = 0;
 let lastMs = 0;
 let mark: { count: number; ms: number; cpu: NodeJS.CpuUsage } | undefined;
-const client = mqtt.connect(url, { clientId: 'edgeperf-bench-counter', clean: true });
+// MQTT.js's debug logging off, as in the simulator and the translator: the limit is MQTT.js at its best.
+const client = mqtt.connect(url, { clientId: 'edgeperf-bench-counter', clean: true, ...quietMqttLog() });
 client.on('message', (_topic, payload) => {
   count++;
   bytes += payload.length;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { createSasToken, parseModuleConnectionString } from '../../modules/common/index.js';
+import { createSasToken, parseModuleConnectionString, quietMqttLog } from '../../modules/common/index.js';
 
 // Bench child: the wire limit. A raw MQTT.js publisher of large payloads to edgeHub as a module
 // (TLS, SAS password, QoS 1 telemetry to an output), `window` publishes awaiting PUBACK at once.
@@ -27,6 +27,7 @@ const client = mqtt.connect({
   ca: readFileSync(process.env.EdgeModuleCACertificateFile ?? ''),
   clean: false,
   reconnectPeriod: 0,
+  ...quietMqttLog(),
 });
 const topic = `devices/${cs.deviceId}/modules/${moduleId}/messages/events/%24.on=output1/`;
 const body = Buffer.alloc(size, 0x61);

@@ -16,6 +16,7 @@ export type { ConfigIssue } from './errors.js';
 export { ConfigError, EdgePerfError, toError } from './errors.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { createLogger, redactSecrets } from './logger.js';
+export { quietMqttLog } from './mqtt-log.js';
 export type { PerfFields } from './perf-fields.js';
 export { readPerfFields } from './perf-fields.js';
 export type { SasToken, SasVerdict } from './sas.js';

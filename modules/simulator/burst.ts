@@ -2,7 +2,11 @@ import { EdgePerfError, type PerfFields, toError } from '../common/index.js';
 import { PayloadBuilder } from './payload.js';
 import { type BurstSettings, defaultTopicFor } from './settings.js';
 
-/** Publishes one message; resolves when the broker acknowledged it (QoS 1 PUBACK). */
+/**
+ * Publishes one message; resolves when the broker acknowledged it (QoS 1 PUBACK). Once `publish`
+ * resolves the body belongs to the engine again, which writes the next messages into it: a
+ * publisher that keeps a body after the acknowledgement must copy it.
+ */
 export interface BurstPublisher {
   publish(topic: string, body: Buffer): Promise<void>;
 }
@@ -279,9 +283,10 @@ export class BurstEngine {
     const intervalMs = s.targetRate > 0 ? 1000 / s.targetRate : 0;
     let firstFailure = true;
     const generation = this.generation;
-    const onAck = (bytes: number) => {
+    const onAck = (body: Buffer) => {
       c.acknowledged++;
-      c.bytes += bytes;
+      c.bytes += body.length;
+      builder.release(body);
       c.lastAckMono = this.clock.monotonicMs();
       this.releaseSlot(generation);
     };
@@ -341,7 +346,7 @@ export class BurstEngine {
         } catch (err) {
           publishing = Promise.reject(toError(err));
         }
-        publishing.then(() => onAck(body.length), onFail);
+        publishing.then(() => onAck(body), onFail);
       }
       // A long run of due messages (unpaced, or catching up) must not starve timers and I/O.
       if (sentThisTick >= this.maxPerTick) await yieldToLoop();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
-import { EdgePerfError, type Logger, redactSecrets, toError } from '../common/index.js';
+import { EdgePerfError, type Logger, quietMqttLog, redactSecrets, toError } from '../common/index.js';
 import type { BurstPublisher } from './burst.js';
 
 /** Options of {@link MqttPublisher}. */
@@ -43,6 +43,7 @@ export class MqttPublisher implements BurstPublisher {
       clean: true,
       reconnectPeriod: o.reconnectPeriodMs ?? 1000,
       connectTimeout: 10_000,
+      ...quietMqttLog(),
       ...(o.username === undefined ? {} : { username: o.username }),
       ...(o.password === undefined ? {} : { password: o.password }),
     };

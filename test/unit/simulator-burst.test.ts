@@ -9,13 +9,16 @@ interface Sent {
   at: number;
 }
 
-/** Records publishes with the fake time they happened; acks after `ackDelayMs` (0 = at once). */
+/**
+ * Records publishes with the fake time they happened; acks after `ackDelayMs` (0 = at once).
+ * Bodies are copied: after the ack the engine writes later messages into them.
+ */
 function recorder(ackDelayMs = 0): BurstPublisher & { sent: Sent[] } {
   const sent: Sent[] = [];
   return {
     sent,
     publish(topic, body) {
-      sent.push({ topic, body, at: Date.now() });
+      sent.push({ topic, body: Buffer.from(body), at: Date.now() });
       if (ackDelayMs === 0) return Promise.resolve();
       return new Promise((r) => setTimeout(r, ackDelayMs));
     },
@@ -76,7 +79,7 @@ describe('BurstEngine schedule', () => {
     const sent: Sent[] = [];
     const pub: BurstPublisher = {
       publish(topic, body) {
-        sent.push({ topic, body, at: Date.now() });
+        sent.push({ topic, body: Buffer.from(body), at: Date.now() });
         return Promise.resolve();
       },
     };
@@ -218,6 +221,41 @@ describe('BurstEngine schedule', () => {
     expect(r?.failed).toBe(5);
     expect(r?.acknowledged).toBe(0);
     expect(errors.map((e) => e.message)).toEqual(['broker said no']);
+  });
+
+  it('writes a new message only into bodies already acknowledged, never into one that failed', async () => {
+    // Acks arrive in the order the test chooses; the first publish fails (a client may resend it).
+    const held: { body: Buffer; copy: Buffer; settle: (ok: boolean) => void }[] = [];
+    const pub: BurstPublisher = {
+      publish: (_topic, body) =>
+        new Promise<void>((resolve, reject) => {
+          held.push({
+            body,
+            copy: Buffer.from(body),
+            settle: (ok) => (ok ? resolve() : reject(new Error('connection lost'))),
+          });
+        }),
+    };
+    const engine = new BurstEngine({ publisher: pub, topic: 't', clock, maxInFlight: 4 });
+    const run = engine.start(settings({ burstLength: 40, targetRate: 0, payloadLength: 1024 }));
+    await vi.advanceTimersByTimeAsync(1);
+    for (let i = 0; i < 40; i++) {
+      while (held.length <= i) await vi.advanceTimersByTimeAsync(1);
+      const h = held[i];
+      if (h === undefined) throw new Error('unreachable');
+      // Whatever is in flight, and the failed body, still hold the bytes they were published with.
+      for (const other of [...held.slice(0, 1), ...held.slice(i)])
+        expect(other.body.equals(other.copy)).toBe(true);
+      h.settle(i !== 0);
+      await vi.advanceTimersByTimeAsync(0);
+    }
+    const [r] = await run.done;
+    expect(r?.acknowledged).toBe(39);
+    expect(r?.failed).toBe(1);
+    // The failed body was never written again; acknowledged ones were reused.
+    expect(held.slice(1).some((h) => h.body === held[0]?.body)).toBe(false);
+    const distinct = new Set(held.map((h) => h.body)).size;
+    expect(distinct).toBeLessThan(held.length);
   });
 
   it('calls onBurstEnd after each burst with the achieved rate', async () => {

@@ -48,6 +48,55 @@ describe('JSON bodies', () => {
   });
 });
 
+describe('JSON body reuse', () => {
+  const size = 8192;
+  const decode = (b: Buffer) => readPerfFields(JSON.parse(b.toString('utf8')));
+
+  it('writes the next body into a released one, whole and exact, with the new perf fields', () => {
+    const builder = new PayloadBuilder('json', size);
+    const first = builder.build(perf);
+    builder.release(first);
+    const second = builder.build({ ...perf, seq: 7 });
+    expect(second).toBe(first);
+    expect(second.length).toBe(size);
+    expect(decode(second)).toEqual({ ...perf, seq: 7 });
+  });
+
+  it('never hands out a body twice while it is held, and ignores foreign or repeated releases', () => {
+    const builder = new PayloadBuilder('json', size);
+    const a = builder.build(perf);
+    builder.release(Buffer.alloc(size)); // not lent by this builder
+    builder.release(a);
+    builder.release(a); // the second release must not make two builds share a
+    const b = builder.build({ ...perf, seq: 1 });
+    const c = builder.build({ ...perf, seq: 2 });
+    expect(b).toBe(a);
+    expect(c).not.toBe(b);
+    expect(decode(b)?.seq).toBe(1);
+    expect(decode(c)?.seq).toBe(2);
+    // Held bodies keep their bytes however many others are built and released around them.
+    const held = Array.from({ length: 50 }, (_, seq) => builder.build({ ...perf, seq }));
+    for (let i = 0; i < 500; i++) builder.release(builder.build({ ...perf, seq: 1000 + i }));
+    expect(held.map((body) => decode(body)?.seq)).toEqual(held.map((_, seq) => seq));
+  });
+
+  it('keeps a bounded number of spare bodies', () => {
+    const builder = new PayloadBuilder('json', 1024 * 1024);
+    const bodies = Array.from({ length: 10 }, () => builder.build(perf));
+    for (const b of bodies) builder.release(b);
+    // 4 MiB of spares at most: four 1 MiB bodies come back, the fifth build is new.
+    const again = Array.from({ length: 5 }, () => builder.build(perf));
+    expect(again.filter((b) => bodies.includes(b))).toHaveLength(4);
+  });
+
+  it('does not reuse minimum bodies, whose length varies with the perf fields', () => {
+    const builder = new PayloadBuilder('json', 10);
+    const a = builder.build(perf);
+    builder.release(a);
+    expect(builder.build(perf)).not.toBe(a);
+  });
+});
+
 describe('Sparkplug bodies', () => {
   it('are payloadLength bytes (1–2 short where a varint prefix grows), across the varint boundaries', () => {
     // The smallest body here is ~143 bytes; padding lengths cross 127→128 and 16383→16384 bytes.

@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import mqtt from 'mqtt';
 import type { Logger } from '../../common/index.js';
-import { EdgePerfError, toError } from '../../common/index.js';
+import { EdgePerfError, quietMqttLog, toError } from '../../common/index.js';
 import type { TappedPublish } from './publish-tap.js';
 import { PublishTap } from './publish-tap.js';
 
@@ -162,6 +162,7 @@ export class MqttSource {
       keepalive: o.keepaliveSecs ?? 60,
       reconnectPeriod: minDelay,
       connectTimeout: o.connectTimeoutInMs ?? 10_000,
+      ...quietMqttLog(),
       ...(o.username === undefined ? {} : { username: o.username }),
       ...(o.password === undefined ? {} : { password: o.password }),
       // Subscriptions live in the persistent session; MQTT.js re-subscribes when it was lost.

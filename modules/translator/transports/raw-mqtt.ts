@@ -7,6 +7,7 @@ import {
   parseModuleConnectionString,
   toError,
 } from '../../common/index.js';
+import { quietMqttLog } from '../../common/mqtt-log.js';
 import { createSasToken } from '../../common/sas.js';
 import type { UpstreamMessage } from '../upstream-transport.js';
 import {
@@ -251,6 +252,7 @@ export class RawMqttTransport implements ControllableTransport {
       keepalive: this.opts.keepaliveSecs ?? 180,
       reconnectPeriod: 0,
       connectTimeout: this.opts.connectTimeoutInMs ?? 30_000,
+      ...quietMqttLog(),
       ...(this.opts.ca === undefined ? {} : { ca: this.opts.ca }),
     };
     const client = mqtt.connect(options);
