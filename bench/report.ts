@@ -34,6 +34,11 @@ export interface BenchResult {
   readonly runtimeCpuMsPer1000?: number;
   /** Peak RSS (VmHWM) of the process under test, MB (10^6 bytes). */
   readonly peakRssMB: number;
+  /**
+   * Most messages edgeHub's upstream queue held at once (sampled every 100–250 ms). Near 0 in a
+   * throughput run: edgeHub forwards what it accepts, so IoT Hub's count is the module's rate.
+   */
+  readonly peakUpstreamQueue?: number;
   /** Creation → IoT Hub enqueue, sampled, ms; null where nothing goes upstream. */
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly samples: number } | null;
   /** `measurer` only: edgeperf's own CPU from the burst start to the last message, % of one core. */
