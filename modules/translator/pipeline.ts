@@ -4,7 +4,7 @@ import type { BatcherOptions, BatchInfo } from './batcher/index.js';
 import { Batcher, MAX_UPSTREAM_MESSAGE_BYTES, resolveBatcherOptions, Utf8Arena } from './batcher/index.js';
 import type { DeadLetterReason, Decoder, DecoderOptions, RawJson } from './decoders/index.js';
 import { createDecoder, DEAD_LETTER_REASONS } from './decoders/index.js';
-import { plainRecordJson, plainRecordJsonAround } from './record-json.js';
+import { plainRecordJson, RecordWriter } from './record-json.js';
 import type {
   EmbeddedBrokerOptions,
   MqttSourceOptions,
@@ -167,6 +167,7 @@ export class Pipeline {
   private readonly batcher: Batcher<AckRef>;
   /** Where record JSON becomes UTF-8: one pass, no per-record byte count (utf8-arena.ts). */
   private readonly arena = new Utf8Arena();
+  private readonly recordWriter = new RecordWriter();
   private broker: EmbeddedBroker | undefined;
   private source: MqttSource | undefined;
   private stateValue: PipelineState = { kind: 'idle' };
@@ -370,8 +371,7 @@ export class Pipeline {
 
   /** The record's UTF-8 JSON around `data` given as the payload's own bytes. */
   private splice(record: EnvelopeRecord, raw: RawJson): Buffer {
-    const [head, tail] = plainRecordJsonAround(record);
-    return this.arena.splice(head, raw.bytes, raw.cutStart, raw.cutEnd, tail);
+    return this.recordWriter.write(this.arena, record, raw);
   }
 
   private makeRoom(): Promise<void> | undefined {

@@ -86,14 +86,26 @@ describe('BodyPool', () => {
   });
 });
 
-describe('Utf8Arena.splice', () => {
-  it('writes head, the middle less its cut, and tail; in a chunk or, when large, on its own', () => {
+describe('Utf8Arena.begin and commit', () => {
+  it('hold bytes the caller writes, in a chunk or, when large, in a buffer of their own', () => {
     const arena = new Utf8Arena();
-    const middle = Buffer.from('{"perf":{"seq":1},"a":"é"}');
-    const cutEnd = middle.indexOf(',') + 1;
-    expect(arena.splice('[ü', middle, 1, cutEnd, ']').toString()).toBe('[ü{"a":"é"}]');
-    expect(arena.splice('<', middle, 0, 0, '>').toString()).toBe(`<${middle.toString()}>`);
-    const big = Buffer.from(`{"x":"${'z'.repeat(100_000)}"}`);
-    expect(arena.splice('h', big, 1, 1, 't').toString()).toBe(`h${big.toString()}t`);
+    const write = (text: string, worst = text.length) => {
+      const out = arena.begin(worst);
+      const at = arena.cursor;
+      return arena.commit(at + out.write(text, at, 'latin1'));
+    };
+    const a = write('first');
+    const b = write('second', 100);
+    const big = write('z'.repeat(100_000));
+    expect([a.toString(), b.toString()]).toEqual(['first', 'second']);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBe(a.byteOffset + a.length);
+    expect(big.buffer).not.toBe(a.buffer);
+    expect(big.toString()).toBe('z'.repeat(100_000));
+    // A large slice is the caller's alone: releasing it leaves the chunk's count alone.
+    arena.release(big);
+    const c = write('third');
+    expect(c.byteOffset).toBe(b.byteOffset + b.length);
+    expect([a, b, c].map(String)).toEqual(['first', 'second', 'third']);
   });
 });

@@ -13,8 +13,9 @@ interface ChunkUse {
 }
 
 /**
- * Encodes record JSON to UTF-8 into large shared chunks, one pass per string, or splices a record
- * around payload bytes that are already its JSON (the JSON decoder's `rawData`).
+ * Encodes record JSON to UTF-8 into large shared chunks, one pass per string, or holds a record
+ * its caller writes as bytes ({@link begin}, {@link commit}: RecordWriter, around payload bytes that
+ * are already its JSON).
  *
  * Why: `Buffer.byteLength` (V8's `String::Utf8Length`, which counts character by character) on
  * every record, then `join` and `Buffer.from` of the whole 256 KiB batch, took 14% of the
@@ -38,6 +39,8 @@ export class Utf8Arena {
   private readonly uses = new WeakMap<ArrayBufferLike, ChunkUse>();
   private readonly spare: Buffer[] = [];
   private allocated = 0;
+  /** The buffer of its own a {@link begin} above {@link OWN_BUFFER_ABOVE} is writing, until commit. */
+  private own: Buffer | undefined;
 
   /** The UTF-8 bytes of `text`, a slice no other call writes to while it is held. */
   encode(text: string): Buffer {
@@ -50,27 +53,36 @@ export class Utf8Arena {
     return chunk.subarray(start, this.used);
   }
 
-  /** The UTF-8 bytes of `head`, then `middle` less its bytes `[cutStart, cutEnd)`, then `tail`. */
-  splice(head: string, middle: Buffer, cutStart: number, cutEnd: number, tail: string): Buffer {
-    const worst = (head.length + tail.length) * MAX_BYTES_PER_UNIT + middle.length - (cutEnd - cutStart);
+  /**
+   * Starts a slice of at most `worst` bytes written by the caller: write into the returned buffer
+   * from {@link cursor} on, then {@link commit} where the writing ended. Nothing else may use the
+   * arena in between.
+   */
+  begin(worst: number): Buffer {
     if (worst > OWN_BUFFER_ABOVE) {
-      const parts = [
-        Buffer.from(head),
-        middle.subarray(0, cutStart),
-        middle.subarray(cutEnd),
-        Buffer.from(tail),
-      ];
-      return Buffer.concat(parts);
+      this.own = Buffer.allocUnsafe(worst);
+      return this.own;
     }
-    const chunk = this.reserve(worst);
+    this.own = undefined;
+    return this.reserve(worst);
+  }
+
+  /** Where the slice started by {@link begin} starts in the buffer it returned. */
+  get cursor(): number {
+    return this.own === undefined ? this.used : 0;
+  }
+
+  /** Ends the slice started by {@link begin} at `end` (exclusive) and returns it. */
+  commit(end: number): Buffer {
+    const own = this.own;
+    if (own !== undefined) {
+      this.own = undefined;
+      return own.subarray(0, end);
+    }
     const start = this.used;
-    let at = start + chunk.write(head, start, 'utf8');
-    if (cutStart > 0) at += middle.copy(chunk, at, 0, cutStart);
-    at += middle.copy(chunk, at, cutEnd);
-    at += chunk.write(tail, at, 'utf8');
-    this.used = at;
+    this.used = end;
     this.use.live++;
-    return chunk.subarray(start, at);
+    return this.chunk.subarray(start, end);
   }
 
   /**

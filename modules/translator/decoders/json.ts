@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
-import type { EnvelopeRecord } from '../../common/index.js';
+import type { EnvelopeRecord, PerfFields } from '../../common/index.js';
 import { readPerfFields } from '../../common/index.js';
 import { type PlainObjectScan, scanPlainJsonObject } from './plain-json-scan.js';
+import { PlainPerfReader } from './plain-perf.js';
 import type { TopicFieldExtractor } from './topic-template.js';
 import { type DecodeResult, type Decoder, RawJson } from './types.js';
 
@@ -22,11 +23,13 @@ import { type DecodeResult, type Decoder, RawJson } from './types.js';
  * JSON among it) goes through `JSON.parse`, which words the error.
  */
 export function createJsonDecoder(fieldsOf?: TopicFieldExtractor): Decoder {
+  const perfReader = new PlainPerfReader();
   return (topic, payload, ingestTimeMs) => {
     // 0x5c is a backslash: without one, no string in the payload needs escaping when written back.
     const plainStrings = payload.indexOf(0x5c) === -1;
     const scan = plainStrings && isUtf8(payload) ? scanPlainJsonObject(payload) : undefined;
-    if (scan !== undefined) return scannedObject(topic, payload, scan, ingestTimeMs, fieldsOf?.(topic));
+    if (scan !== undefined)
+      return scannedObject(topic, payload, scan, perfReader, ingestTimeMs, fieldsOf?.(topic));
     let parsed: unknown;
     try {
       parsed = JSON.parse(payload.toString('utf8'));
@@ -51,18 +54,28 @@ function scannedObject(
   topic: string,
   payload: Buffer,
   scan: PlainObjectScan,
+  perfReader: PlainPerfReader,
   it: number,
   fields: Record<string, string> | undefined,
 ): DecodeResult {
-  const perf =
-    scan.perfStart === -1
-      ? undefined
-      : readPerfFields({ perf: JSON.parse(payload.toString('utf8', scan.perfStart, scan.perfEnd)) });
+  let perf: PerfFields | undefined;
+  let canonicalPerf = false;
+  if (scan.perfStart !== -1) {
+    if (perfReader.read(payload, scan.perfStart, scan.perfEnd)) {
+      perf = perfReader.perf;
+      canonicalPerf = perfReader.canonical;
+    } else
+      perf = readPerfFields({ perf: JSON.parse(payload.toString('utf8', scan.perfStart, scan.perfEnd)) });
+  }
   const tsValue =
     scan.tsStart === -1 ? Number.NaN : Number(payload.toString('latin1', scan.tsStart, scan.tsEnd));
   const ts = Number.isFinite(tsValue) ? tsValue : undefined;
   const rawData =
-    perf === undefined ? new RawJson(payload, 0, 0) : new RawJson(payload, scan.cutStart, scan.cutEnd);
+    perf === undefined
+      ? new RawJson(payload, 0, 0)
+      : canonicalPerf
+        ? new RawJson(payload, scan.cutStart, scan.cutEnd, scan.perfStart, scan.perfEnd)
+        : new RawJson(payload, scan.cutStart, scan.cutEnd);
   const record: { -readonly [K in keyof EnvelopeRecord]: EnvelopeRecord[K] } = { topic, it, data: rawData };
   if (ts !== undefined) record.ts = ts;
   if (fields !== undefined) record.fields = fields;

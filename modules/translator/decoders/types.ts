@@ -26,10 +26,17 @@ export const DEAD_LETTER_REASONS: readonly DeadLetterReason[] = [
  * a third of the decoder's time at 1 KB.
  */
 export class RawJson {
+  /**
+   * @param perfStart - with `perfEnd`, the removed `perf` value's bytes when they are exactly what
+   *   the record serialiser writes for the record's `perf` (plain-perf.ts), so it may copy them;
+   *   -1 otherwise.
+   */
   constructor(
     readonly bytes: Buffer,
     readonly cutStart: number,
     readonly cutEnd: number,
+    readonly perfStart = -1,
+    readonly perfEnd = -1,
   ) {}
 
   /** The value the text spells. */
