@@ -4,6 +4,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { withoutIncrementalMarking } from '../perf-cli/gc-tuning.js';
+import { sampleMachineCpu, stealPercent } from './proc.js';
 import { type BenchReport, type BenchResult, checkTargets, computeRatios, renderReport } from './report.js';
 import {
   BenchRunner,
@@ -79,6 +80,7 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   const messages = flags.messages ?? (flags.quick ? 3000 : 120_000);
   const overloadSecs = flags.overloadSecs ?? (flags.quick ? 5 : 60);
   const loadAvgStart = loadavg();
+  const machineStart = sampleMachineCpu();
   const startedAt = new Date().toISOString();
   const runner = new BenchRunner({
     distRoot: defaultDistRoot(),
@@ -170,6 +172,9 @@ async function runBench(flags: Flags): Promise<BenchReport> {
     );
   }
   const loadAvgEnd = loadavg();
+  const machineEnd = sampleMachineCpu();
+  const steal =
+    machineStart && machineEnd ? Math.round(stealPercent(machineStart, machineEnd) * 100) / 100 : undefined;
   if (Math.max(...loadAvgStart, ...loadAvgEnd) > cpus().length * 0.5) {
     notes.push(
       'The machine was shared (load average above); absolute rates are lower bounds, ratios are from the same run.',
@@ -177,7 +182,13 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   }
   return {
     startedAt,
-    host: { cpus: cpus().length, loadAvgStart, loadAvgEnd, node: process.version },
+    host: {
+      cpus: cpus().length,
+      loadAvgStart,
+      loadAvgEnd,
+      node: process.version,
+      ...(steal === undefined ? {} : { stealPercent: steal }),
+    },
     config: {
       sizes: flags.sizes,
       messages,

@@ -15,6 +15,46 @@ export interface ProcSample {
 
 let ticksPerSec: number | undefined;
 
+/** The machine's CPU time counters from the `cpu` line of /proc/stat, in clock ticks. */
+export interface MachineCpuTimes {
+  /** Every state summed (user … steal). */
+  readonly total: number;
+  /** Time the hypervisor ran something else while this machine's vCPUs wanted to run. */
+  readonly steal: number;
+}
+
+/**
+ * Parses the first line of /proc/stat (`cpu user nice system idle iowait irq softirq steal …`).
+ * @returns undefined when the line is not there (not Linux).
+ */
+export function parseMachineCpuTimes(stat: string): MachineCpuTimes | undefined {
+  const line = stat.split('\n', 1)[0] ?? '';
+  const fields = line.trim().split(/\s+/);
+  if (fields[0] !== 'cpu') return undefined;
+  // user nice system idle iowait irq softirq steal: guest time is already inside user and nice.
+  const ticks = fields.slice(1, 9).map(Number);
+  if (ticks.length < 8 || ticks.some((t) => !Number.isFinite(t))) return undefined;
+  return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+}
+
+/** The machine's CPU counters now; undefined where /proc/stat cannot be read. */
+export function sampleMachineCpu(): MachineCpuTimes | undefined {
+  try {
+    return parseMachineCpuTimes(readFileSync('/proc/stat', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Share of the machine's CPU time stolen by the hypervisor between two samples, %. On a shared VM
+ * stolen time is still counted as the running process's CPU, which inflates every CPU figure.
+ */
+export function stealPercent(before: MachineCpuTimes, after: MachineCpuTimes): number {
+  const total = after.total - before.total;
+  return total > 0 ? (100 * (after.steal - before.steal)) / total : 0;
+}
+
 /** Clock ticks per second (`getconf CLK_TCK`), 100 when it cannot be read. */
 export function clockTicksPerSec(): number {
   if (ticksPerSec === undefined) {

@@ -78,6 +78,8 @@ export interface BenchReport {
     readonly loadAvgStart: readonly number[];
     readonly loadAvgEnd: readonly number[];
     readonly node: string;
+    /** CPU time the hypervisor stole from this machine over the whole bench, % (Linux). */
+    readonly stealPercent?: number;
   };
   readonly config: Readonly<Record<string, unknown>>;
   readonly results: readonly BenchResult[];
@@ -214,7 +216,8 @@ export function renderReport(report: BenchReport): string {
   const h = report.host;
   return [
     `edgeperf bench ${report.startedAt} — ${h.cpus} CPUs, node ${h.node}, load average ` +
-      `${h.loadAvgStart.map((l) => l.toFixed(2)).join(' ')} at start, ${h.loadAvgEnd.map((l) => l.toFixed(2)).join(' ')} at end`,
+      `${h.loadAvgStart.map((l) => l.toFixed(2)).join(' ')} at start, ${h.loadAvgEnd.map((l) => l.toFixed(2)).join(' ')} at end` +
+      (h.stealPercent === undefined ? '' : `, ${h.stealPercent}% of CPU time stolen by the hypervisor`),
     rows.toString(),
     `best translator transport at 1 KB: ${report.ratios.bestTransport1KB ?? '–'}; ` +
       `translator÷naive by size: ${Object.entries(report.ratios.translatorVsNaiveBySize)

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseProcStatCpuMs, parseStatusKb } from '../../bench/proc.js';
+import {
+  parseMachineCpuTimes,
+  parseProcStatCpuMs,
+  parseStatusKb,
+  sampleMachineCpu,
+  stealPercent,
+} from '../../bench/proc.js';
 import {
   type BenchReport,
   type BenchResult,
@@ -154,6 +160,20 @@ describe('bench measurements', () => {
       204_800 * 1024,
     );
     expect(parseStatusKb('Name:\tnode\n', 'VmHWM')).toBe(0);
+  });
+
+  it("reads the machine's steal time from /proc/stat and gives it as a share of all CPU time", () => {
+    const before = parseMachineCpuTimes('cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 1 2 3\n');
+    const after = parseMachineCpuTimes('cpu  200 0 70 1500 10 0 5 55 20 0\n');
+    expect(before).toEqual({ total: 1000, steal: 35 });
+    expect(after).toEqual({ total: 1840, steal: 55 });
+    if (before === undefined || after === undefined) throw new Error('unparsed');
+    // 20 stolen ticks of 840.
+    expect(stealPercent(before, after)).toBeCloseTo((100 * 20) / 840, 6);
+    expect(parseMachineCpuTimes('intr 1 2 3')).toBeUndefined();
+    expect(parseMachineCpuTimes('cpu 1 2 x 4 5 6 7 8')).toBeUndefined();
+    // This machine (Linux) has the line.
+    expect(sampleMachineCpu()?.total).toBeGreaterThan(0);
   });
 
   it('counts logical messages of batches and samples creation → enqueue latency', () => {
