@@ -120,6 +120,15 @@ describe('PlainPerfReader', () => {
     });
   });
 
+  it('gives each message its own ids, though it reuses the string while the bytes repeat', () => {
+    const sids = ['abc', 'abd', 'abc', 'abc', 'é', 'e1', 'é', 'ab'];
+    const devs = ['d-1', 'd-2', 'd-2', 'd-1', 'ü', 'üü', 'x', 'd-1'];
+    sids.forEach((sid, i) => {
+      const r = read(`{"sid":"${sid}","burst":1,"seq":${i},"ts":3,"dev":"${devs[i]}"}`);
+      expect(r.perf).toEqual({ sid, burst: 1, seq: i, ts: 3, dev: devs[i] });
+    });
+  });
+
   it('hands objects, arrays, true, false and null back to JSON.parse', () => {
     for (const v of ['{}', '[1]', 'true', 'false', 'null'])
       expect(read(`{"sid":"a","burst":1,"seq":2,"ts":3,"x":${v}}`).handled).toBe(false);

@@ -34,6 +34,8 @@ export class PlainPerfReader {
   perf: PerfFields | undefined;
   /** Whether the last {@link read}'s text is byte for byte what the serialiser writes for {@link perf}. */
   canonical = false;
+  /** The last string values read, by their bytes: a run's session and device ids repeat. */
+  private readonly recent = [new RecentString(), new RecentString()];
 
   /**
    * Reads the object `text[start, end)`.
@@ -69,7 +71,8 @@ export class PlainPerfReader {
       if (c === QUOTE) {
         const stop = quoteAt(text, i + 1, end);
         if (stop < 0) return false;
-        value = text.toString('utf8', i + 1, stop);
+        // sid and dev (keys 0 and 5) repeat from message to message; other strings are rare.
+        value = (this.recent[text[keyStart] === 0x64 ? 1 : 0] as RecentString).of(text, i + 1, stop);
         i = stop + 1;
       } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
         const stop = numberEnd(text, i, end);
@@ -115,6 +118,29 @@ export class PlainPerfReader {
   }
 }
 
+/** The string it decoded last, returned again while the bytes are the same. */
+class RecentString {
+  private value = '';
+  /** True when `value` is ASCII: its UTF-16 units are then its bytes, which makes the check cheap. */
+  private ascii = false;
+
+  /** `text.toString('utf8', from, to)`, without decoding when the bytes are the last ones. */
+  of(text: Buffer, from: number, to: number): string {
+    const last = this.value;
+    const n = to - from;
+    if (this.ascii && last.length === n) {
+      let k = 0;
+      while (k < n && text[from + k] === last.charCodeAt(k)) k++;
+      if (k === n) return last;
+    }
+    const value = text.toString('utf8', from, to);
+    // Valid UTF-8 (the walk checked) has as many bytes as UTF-16 units only when it is all ASCII.
+    this.ascii = value.length === n;
+    this.value = value;
+    return value;
+  }
+}
+
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
@@ -127,9 +153,17 @@ function quoteAt(text: Uint8Array, from: number, end: number): number {
 
 /** Index of the key `text[from, to)` in {@link KEYS}, or 6 (after them all) for any other key. */
 function keyIndex(text: Uint8Array, from: number, to: number): number {
-  for (let k = 0; k < KEYS.length; k++) if (isName(text, from, to, KEYS[k] as Buffer)) return k;
+  // By length first: sid, seq, dev (3); ts, vc (2); burst (5).
+  const n = to - from;
+  const candidates = n === 3 ? THREE : n === 2 ? TWO : n === 5 ? FIVE : NONE;
+  for (const k of candidates) if (isName(text, from, to, KEYS[k] as Buffer)) return k;
   return KEYS.length;
 }
+
+const THREE = [0, 2, 5];
+const TWO = [3, 4];
+const FIVE = [1];
+const NONE: number[] = [];
 
 /** End of the JSON number starting at `from` (valid JSON: digits, sign, dot, exponent). */
 function numberEnd(text: Uint8Array, from: number, end: number): number {
