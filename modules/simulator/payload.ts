@@ -1,6 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import sparkplug from 'sparkplug-payload';
-import type { PerfFields } from '../common/index.js';
+import { BufferPool, type PerfFields } from '../common/index.js';
 import type { SimulatorFormat } from './settings.js';
 import { perfToSparkplugMetrics } from './sparkplug-perf.js';
 
@@ -49,10 +49,7 @@ export class PayloadBuilder {
   /** `pool` as bytes: JSON padding is copied from here, with no string per message. */
   private readonly poolBytes: Buffer;
   private spSeq = 0;
-  private readonly spare: Buffer[] = [];
-  private readonly spareMax: number;
-  /** JSON bodies handed out and not yet released: only these may come back (once each). */
-  private readonly lent = new WeakSet<Buffer>();
+  private readonly bodies: BufferPool;
 
   /**
    * @param format - body format.
@@ -63,7 +60,8 @@ export class PayloadBuilder {
     this.payloadLength = payloadLength;
     this.pool = randomAlphanumeric(payloadLength + POOL_EXTRA);
     this.poolBytes = Buffer.from(this.pool, 'latin1');
-    this.spareMax = Math.min(SPARE_MAX_BODIES, Math.floor(SPARE_MAX_BYTES / Math.max(1, payloadLength)));
+    const keep = Math.min(SPARE_MAX_BODIES, Math.floor(SPARE_MAX_BYTES / Math.max(1, payloadLength)));
+    this.bodies = new BufferPool(payloadLength, keep);
   }
 
   /**
@@ -80,8 +78,7 @@ export class PayloadBuilder {
    * the client may still hold it to resend. Bodies not lent by this builder are ignored.
    */
   release(body: Buffer): void {
-    if (!this.lent.delete(body)) return;
-    if (this.spare.length < this.spareMax) this.spare.push(body);
+    this.bodies.give(body);
   }
 
   /** Padding for Sparkplug's String metric. */
@@ -97,8 +94,7 @@ export class PayloadBuilder {
     const padLength = Math.max(0, this.payloadLength - headBytes - 2);
     const length = headBytes + padLength + 2;
     // Bodies of the target size are reused; a minimum body (target unreachable) is not.
-    const body = (length === this.payloadLength ? this.spare.pop() : undefined) ?? Buffer.allocUnsafe(length);
-    if (length === this.payloadLength) this.lent.add(body);
+    const body = this.bodies.take(length) ?? Buffer.allocUnsafe(length);
     body.write(head, 0, headBytes, 'utf8');
     // Padding is copied from the pool's bytes: building an 8 KB string and encoding it cost a
     // quarter of the simulator's CPU at 8 KB (--cpu-prof).

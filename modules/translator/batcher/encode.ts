@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { EnvelopeEncoding } from '../../common/index.js';
-import { ENVELOPE_PROPS, ENVELOPE_VERSION } from '../../common/index.js';
+import { BufferPool, ENVELOPE_PROPS, ENVELOPE_VERSION } from '../../common/index.js';
 import type { UpstreamMessage } from '../upstream-transport.js';
 
 const gzipAsync = promisify(gzip);
@@ -86,39 +86,16 @@ function envelopeBody(records: readonly Buffer[], bodies: BodyPool | undefined):
 }
 
 /**
- * Envelope bodies to write into again: a batch's body goes back once edgeHub acknowledged it.
+ * Envelope bodies to write into again: a batch's body goes back once edgeHub acknowledged it on
+ * the first attempt (after a failed one a client may still hold the body in its queue).
  * Why: a new 256 KiB body per batch is a new ArrayBuffer, and those (with the record chunks, see
  * utf8-arena.ts) made V8 start a mark-compact for "external memory pressure" about twice a second
  * at 8 KB messages.
  */
-export class BodyPool {
-  private readonly free: Buffer[] = [];
-  /** Bodies out on loan (their ArrayBuffers): only those come back, and only once. */
-  private readonly lent = new WeakSet<ArrayBufferLike>();
-
+export class BodyPool extends BufferPool {
   /** @param keep - most free bodies held (about the batches in flight). */
-  constructor(private readonly keep: number) {}
-
-  /** A buffer of exactly `size` bytes, from the pool when it fits a pooled body. */
-  take(size: number): Buffer | undefined {
-    if (size > MAX_UPSTREAM_MESSAGE_BYTES) return undefined;
-    const body = this.free.pop() ?? Buffer.allocUnsafeSlow(MAX_UPSTREAM_MESSAGE_BYTES);
-    this.lent.add(body.buffer);
-    return body.subarray(0, size);
-  }
-
-  /**
-   * Takes a body back. Only for a body no transport holds any more: sent once and acknowledged,
-   * with no earlier attempt that might still sit in a client's queue.
-   */
-  give(body: Buffer): void {
-    if (!this.lent.delete(body.buffer) || this.free.length >= this.keep) return;
-    this.free.push(Buffer.from(body.buffer, 0, MAX_UPSTREAM_MESSAGE_BYTES));
-  }
-
-  /** Free bodies held now. */
-  get size(): number {
-    return this.free.length;
+  constructor(keep: number) {
+    super(MAX_UPSTREAM_MESSAGE_BYTES, keep);
   }
 }
 
