@@ -1,0 +1,144 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { markdownTable, resultsTable, targetsTable } from '../../bench/markdown.js';
+import { fileLoader, renderReadme } from '../../bench/readme.js';
+import { type BenchReport, type BenchResult, checkTargets, computeRatios } from '../../bench/report.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+function row(
+  kind: BenchResult['kind'],
+  payloadBytes: number,
+  msgPerSec: number,
+  extra: Partial<BenchResult> = {},
+) {
+  return {
+    kind,
+    name: kind,
+    payloadBytes,
+    messages: 1000,
+    published: 1000,
+    durationMs: 1000,
+    msgPerSec,
+    logicalMBps: 1.5,
+    wireMBps: 0,
+    cpuMsPer1000: 20,
+    peakRssMB: 100,
+    latencyMs: null,
+    ...extra,
+  } satisfies BenchResult;
+}
+
+function report(translatorRate: number, overloadRss = 130): BenchReport {
+  const results: BenchResult[] = [
+    row('naive', 1024, 1000),
+    row('translator', 1024, translatorRate, {
+      transport: 'raw-mqtt',
+      wireMBps: 9,
+      runtimeCpuMsPer1000: 9.7,
+      latencyMs: { p50: 14, p99: 54, samples: 10 },
+    }),
+    row('translator', 1024, 5000, { transport: 'sdk-amqp', wireMBps: 5 }),
+    row('ingest-limit', 1024, 10_000),
+    row('wire-limit', 260_096, 100, { wireMBps: 20 }),
+    row('overload', 1024, 224, { transport: 'raw-mqtt', peakRssMB: overloadRss }),
+    row('measurer', 1024, 1983, { published: 40_000, cpuPercent: 4.4, cpuMsPer1000: 22.2 }),
+  ];
+  const ratios = computeRatios(results);
+  return {
+    startedAt: '2026-11-23T00:00:00.000Z',
+    host: { cpus: 2, loadAvgStart: [1], loadAvgEnd: [1], node: 'v20' },
+    config: { overloadSecs: 60, link: { rttMs: 0, bandwidthMbps: 'unlimited' } },
+    results,
+    ratios,
+    targets: checkTargets(ratios, results),
+    notes: [],
+  };
+}
+
+describe("the README's bench tables", () => {
+  it('pads every column to one width', () => {
+    expect(markdownTable(['a', 'long head'], [['×1', 'b']]).split('\n')).toEqual([
+      '| a   | long head |',
+      '| --- | --------- |',
+      '| ×1  | b         |',
+    ]);
+  });
+
+  it("renders a report's rows, with the target figures in bold", () => {
+    const table = resultsTable(report(9000));
+    expect(table).toContain('| **translator, raw-mqtt** ');
+    expect(table).toContain('| **9,000** ');
+    expect(table).toContain('| translator, sdk-amqp ');
+    expect(table).toContain('| 14 / 54 ');
+    expect(table).toContain('| **130 MB** ');
+    expect(table).toContain('22 (**4.4%** of a core)');
+    expect(table).toContain('overload: translator (raw-mqtt), source at 10× the link for 60 s');
+    expect(table).toContain('| 224 up ');
+    expect(resultsTable(report(9001))).not.toBe(table);
+  });
+
+  it('lists the targets of several runs and counts the runs that met each', () => {
+    const table = targetsTable([
+      { file: 'bench/results/new.json', report: report(9000) },
+      { file: 'bench/results/old.json', report: report(6000, 250) },
+    ]);
+    const lines = table.split('\n');
+    expect(lines[2]).toMatch(
+      /^\| `new\.json` +\| instant +\| raw-mqtt +\| 9\.00× +\| 0\.90 +\| 0\.45 ✗ +\| 130 +\| 4\.4 +\|$/,
+    );
+    expect(lines[3]).toMatch(/^\| `old\.json` .*\| 6\.00× ✗ +\| 0\.60 ✗ .*\| 250 ✗ /);
+    expect(lines[4]).toMatch(
+      /^\| met in +\| +\| +\| 1 of 2 +\| 1 of 2 +\| 0 of 2 +\| 1 of 2 +\| 2 of 2 +\|$/,
+    );
+  });
+
+  it('re-renders only the blocks between the markers, from the reports they name', () => {
+    const reports: Record<string, BenchReport> = { 'a.json': report(9000), 'b.json': report(7000) };
+    const load = (file: string) => reports[file] as BenchReport;
+    const text = [
+      'intro',
+      '<!-- bench:results a.json -->',
+      'stale table',
+      '<!-- /bench:results -->',
+      'middle',
+      '<!-- bench:targets a.json b.json -->',
+      '<!-- /bench:targets -->',
+      'end',
+    ].join('\n');
+    const out = renderReadme(text, load);
+    expect(out).toContain(
+      `intro\n<!-- bench:results a.json -->\n${resultsTable(report(9000))}\n<!-- /bench:results -->\nmiddle`,
+    );
+    expect(out).toContain('`b.json`');
+    expect(out.endsWith('<!-- /bench:targets -->\nend')).toBe(true);
+    expect(renderReadme(out, load)).toBe(out);
+  });
+
+  it('names the block or the file that is wrong', () => {
+    const load = fileLoader(mkdtempSync(join(tmpdir(), 'bench-readme-')));
+    expect(() => renderReadme('<!-- bench:results a.json -->\nno end\n', load)).toThrow(
+      'bench:results block has no <!-- /bench:results --> after it',
+    );
+    expect(() => renderReadme('<!-- bench:plots a.json -->\n<!-- /bench:plots -->', load)).toThrow(
+      'unknown block bench:plots (allowed: bench:results, bench:targets)',
+    );
+    expect(() => renderReadme('<!-- bench:results missing.json -->\n<!-- /bench:results -->', load)).toThrow(
+      /^missing\.json: not a readable bench report/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'bench-readme-'));
+    writeFileSync(join(dir, 'x.json'), '{"results":[]}');
+    expect(() => fileLoader(dir)('x.json')).toThrow(
+      'x.json: not a bench report (needs results, ratios and targets',
+    );
+  });
+
+  it('the README matches the saved reports its markers name', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toMatch(/<!-- bench:results bench\/results\/\S+\.json -->/);
+    expect(readme).toMatch(/<!-- bench:targets /);
+    expect(renderReadme(readme, fileLoader(ROOT))).toBe(readme);
+  });
+});
