@@ -1,3 +1,4 @@
+import type { SweepResult } from '../perf-cli/analysis/sweep-types.js';
 import type { BenchReport, BenchResult, TargetCheck } from './report.js';
 
 // The README's bench tables, rendered from saved reports (`npm run bench:readme`), so that every
@@ -129,6 +130,60 @@ export function targetsTable(runs: readonly SavedReport[]): string {
   rows.push(['met in', '', '', ...met]);
   return markdownTable(
     ['bench run (`bench/results/`)', 'link', 'best 1 KB', ...TARGETS.map((t) => t.head)],
+    rows,
+  );
+}
+
+/** One saved `edgeperf sweep --out` result and the path it was read from. */
+export interface SavedSweep {
+  readonly file: string;
+  readonly sweep: SweepResult;
+}
+
+const latency = (ms: number): string => (ms < 1000 ? `${num(ms)} ms` : `${num(ms / 1000, 1)} s`);
+
+/**
+ * Every cell of the given sweeps, one row each in file and grid order: the settings the run
+ * resolved (a profile's own MaxUpstreamBatchSize and application batches, not the word "profile"),
+ * then what it measured.
+ */
+export function sweepTable(sweeps: readonly SavedSweep[]): string {
+  const rows = sweeps.flatMap(({ file, sweep }) =>
+    sweep.cells.map(({ summary: s }) => {
+      const c = s.config;
+      return [
+        `\`${file.split('/').pop() ?? file}\``,
+        c.labels?.profile ?? '–',
+        num(c.maxUpstreamBatchSize),
+        c.appBatch.maxBytes > 0
+          ? `${num(c.appBatch.maxBytes / 1024)} KiB, ${num(c.appBatch.maxWaitTimeInMs)} ms`
+          : 'off',
+        num(c.modules ?? 1),
+        `${num(c.payloadLength / 1024)} KB`,
+        num(c.targetRate),
+        num(s.source.ratePerSec),
+        num(s.upstream.ratePerSec),
+        latency(s.latencyMs.p50),
+        latency(s.latencyMs.p99),
+        num(s.integrity.lost),
+      ];
+    }),
+  );
+  return markdownTable(
+    [
+      'sweep (`bench/results/`)',
+      'profile',
+      'MaxUpstreamBatchSize',
+      'app batches',
+      'modules',
+      'size',
+      'target msg/s',
+      'source msg/s',
+      'IoT Hub msg/s',
+      'p50',
+      'p99',
+      'lost',
+    ],
     rows,
   );
 }

@@ -3,54 +3,73 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { resultsTable, type SavedReport, targetsTable } from './markdown.js';
+import { isSweepResult, type SweepResult } from '../perf-cli/analysis/sweep-types.js';
+import { resultsTable, type SavedReport, sweepTable, targetsTable } from './markdown.js';
 import type { BenchReport } from './report.js';
 
-// `npm run bench:readme`: re-renders the README's bench tables from the saved reports their
-// markers name, so the performance section is regenerated from bench output (issue 7).
+// `npm run bench:readme`: re-renders the README's bench tables from the saved reports and sweeps
+// their markers name, so the performance section is regenerated from bench output (issue 7).
 //
 //   <!-- bench:results bench/results/<run>.json -->   … <!-- /bench:results -->
 //   <!-- bench:targets bench/results/<a>.json … -->   … <!-- /bench:targets -->
+//   <!-- bench:sweep bench/results/<sweep>.json … -->  … <!-- /bench:sweep -->   (edgeperf sweep --out)
 
 const BLOCK = /<!-- bench:(\w+) ([^>]*?) -->\n[\s\S]*?<!-- \/bench:\1 -->/g;
 const OPENER = /<!-- bench:(\w+)\b/g;
 
-/** Reads one saved report; throws a one-line error naming the file. */
-export type ReportLoader = (file: string) => BenchReport;
+/** Reads one saved JSON file; throws a one-line error naming the file. */
+export type JsonLoader = (file: string) => unknown;
 
-/** Loads `file` (relative to `root`) as a saved bench report. */
-export function fileLoader(root: string): ReportLoader {
+/** Loads `file` (relative to `root`) as JSON. */
+export function fileLoader(root: string): JsonLoader {
   return (file) => {
-    let report: Partial<BenchReport>;
     try {
-      report = JSON.parse(readFileSync(join(root, file), 'utf8')) as Partial<BenchReport>;
+      return JSON.parse(readFileSync(join(root, file), 'utf8')) as unknown;
     } catch (err) {
-      throw new Error(`${file}: not a readable bench report (${(err as Error).message})`);
+      throw new Error(`${file}: not a readable JSON file (${(err as Error).message})`);
     }
-    if (!Array.isArray(report.results) || !Array.isArray(report.targets) || !report.ratios) {
-      throw new Error(`${file}: not a bench report (needs results, ratios and targets, as --save writes)`);
-    }
-    return report as BenchReport;
   };
 }
 
-function render(kind: string, files: readonly string[], load: ReportLoader): string {
-  if (files.length === 0) throw new Error(`bench:${kind} block names no report`);
-  if (kind === 'results') {
-    if (files.length !== 1) throw new Error(`bench:results takes one report, got ${files.length}`);
-    return resultsTable(load(files[0] as string));
+function benchReport(file: string, value: unknown): BenchReport {
+  const r = value as Partial<BenchReport> | null;
+  if (!Array.isArray(r?.results) || !Array.isArray(r.targets) || !r.ratios) {
+    throw new Error(`${file}: not a bench report (needs results, ratios and targets, as --save writes)`);
   }
-  if (kind === 'targets') {
-    return targetsTable(files.map((file): SavedReport => ({ file, report: load(file) })));
+  return r as BenchReport;
+}
+
+function sweep(file: string, value: unknown): SweepResult {
+  if (!isSweepResult(value) || !Array.isArray(value.cells)) {
+    throw new Error(`${file}: not an edgeperf sweep result (needs kind "sweep" and cells, as --out writes)`);
   }
-  throw new Error(`unknown block bench:${kind} (allowed: bench:results, bench:targets)`);
+  return value;
+}
+
+function render(kind: string, files: readonly string[], load: JsonLoader): string {
+  if (files.length === 0) throw new Error(`bench:${kind} block names no file`);
+  switch (kind) {
+    case 'results': {
+      if (files.length !== 1) throw new Error(`bench:results takes one report, got ${files.length}`);
+      const file = files[0] as string;
+      return resultsTable(benchReport(file, load(file)));
+    }
+    case 'targets':
+      return targetsTable(
+        files.map((file): SavedReport => ({ file, report: benchReport(file, load(file)) })),
+      );
+    case 'sweep':
+      return sweepTable(files.map((file) => ({ file, sweep: sweep(file, load(file)) })));
+    default:
+      throw new Error(`unknown block bench:${kind} (allowed: bench:results, bench:targets, bench:sweep)`);
+  }
 }
 
 /**
  * Re-renders every bench block of a Markdown text. Throws on a block without its closing marker,
  * an unknown block kind, or a report that cannot be read.
  */
-export function renderReadme(text: string, load: ReportLoader): string {
+export function renderReadme(text: string, load: JsonLoader): string {
   const opened = [...text.matchAll(OPENER)].map((m) => m[1]);
   const closed = [...text.matchAll(BLOCK)].map((m) => m[1]);
   if (opened.length !== closed.length) {

@@ -2,9 +2,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { markdownTable, resultsTable, targetsTable } from '../../bench/markdown.js';
+import { markdownTable, resultsTable, sweepTable, targetsTable } from '../../bench/markdown.js';
 import { fileLoader, renderReadme } from '../../bench/readme.js';
 import { type BenchReport, type BenchResult, checkTargets, computeRatios } from '../../bench/report.js';
+import type { SweepResult } from '../../perf-cli/analysis/sweep-types.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -95,6 +96,22 @@ describe("the README's bench tables", () => {
     );
   });
 
+  it("renders a sweep's cells with the settings each run resolved", () => {
+    const sweep = JSON.parse(
+      readFileSync(join(ROOT, 'bench/results/blog-sizes.json'), 'utf8'),
+    ) as SweepResult;
+    const lines = sweepTable([{ file: 'bench/results/blog-sizes.json', sweep }]).split('\n');
+    expect(lines).toHaveLength(2 + sweep.cells.length);
+    const first = sweep.cells[0]?.summary;
+    expect(lines[2]).toContain(`| ${first?.config.labels?.profile} `);
+    expect(lines[2]).toContain(` ${Math.round(first?.source.ratePerSec ?? -1).toLocaleString('en-US')} `);
+    // A profile's own settings, not the word "profile": the high-rate rows batch 256 KiB in the app.
+    expect(
+      lines.filter((l) => l.includes('| high-rate ')).every((l) => l.includes('| 256 KiB, 200 ms ')),
+    ).toBe(true);
+    expect(lines.filter((l) => l.includes('| baseline ')).every((l) => l.includes('| off '))).toBe(true);
+  });
+
   it('re-renders only the blocks between the markers, from the reports they name', () => {
     const reports: Record<string, BenchReport> = { 'a.json': report(9000), 'b.json': report(7000) };
     const load = (file: string) => reports[file] as BenchReport;
@@ -123,15 +140,18 @@ describe("the README's bench tables", () => {
       'bench:results block has no <!-- /bench:results --> after it',
     );
     expect(() => renderReadme('<!-- bench:plots a.json -->\n<!-- /bench:plots -->', load)).toThrow(
-      'unknown block bench:plots (allowed: bench:results, bench:targets)',
+      'unknown block bench:plots (allowed: bench:results, bench:targets, bench:sweep)',
     );
     expect(() => renderReadme('<!-- bench:results missing.json -->\n<!-- /bench:results -->', load)).toThrow(
-      /^missing\.json: not a readable bench report/,
+      /^missing\.json: not a readable JSON file/,
     );
     const dir = mkdtempSync(join(tmpdir(), 'bench-readme-'));
     writeFileSync(join(dir, 'x.json'), '{"results":[]}');
-    expect(() => fileLoader(dir)('x.json')).toThrow(
-      'x.json: not a bench report (needs results, ratios and targets',
+    expect(() =>
+      renderReadme('<!-- bench:targets x.json -->\n<!-- /bench:targets -->', fileLoader(dir)),
+    ).toThrow('x.json: not a bench report (needs results, ratios and targets');
+    expect(() => renderReadme('<!-- bench:sweep x.json -->\n<!-- /bench:sweep -->', fileLoader(dir))).toThrow(
+      'x.json: not an edgeperf sweep result',
     );
   });
 
@@ -139,6 +159,7 @@ describe("the README's bench tables", () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     expect(readme).toMatch(/<!-- bench:results bench\/results\/\S+\.json -->/);
     expect(readme).toMatch(/<!-- bench:targets /);
+    expect(readme).toMatch(/<!-- bench:sweep /);
     expect(renderReadme(readme, fileLoader(ROOT))).toBe(readme);
   });
 });
