@@ -34,6 +34,7 @@ interface Flags {
   skipOverload?: boolean;
   skipMeasurer?: boolean;
   measurerRuns?: number;
+  rounds?: number;
   naiveMaxInFlight: number;
   cpuProf?: string;
   sourceBroker: BenchSourceBroker;
@@ -94,33 +95,55 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   });
   const results: BenchResult[] = [];
   const notes: string[] = [];
-  const attempt = async (what: string, run: () => Promise<BenchResult>) => {
+  const tryRun = async (what: string, run: () => Promise<BenchResult>): Promise<BenchResult | undefined> => {
     try {
-      results.push(await run());
+      return await run();
     } catch (err) {
       const msg = `${what} failed: ${err instanceof Error ? err.message : String(err)}`;
       notes.push(msg);
       progress(`  ${msg}`);
+      return undefined;
     }
   };
+  const attempt = async (what: string, run: () => Promise<BenchResult>) => {
+    const result = await tryRun(what, run);
+    if (result) results.push(result);
+  };
+  const rounds = flags.rounds ?? (flags.quick ? 1 : 3);
   for (const size of flags.sizes) {
     // Every size moves the same bytes as `messages` 1 KB messages (at least 1,000 messages).
     const n = Math.max(1000, Math.round((messages * 1024) / size));
     runner.messages = n;
-    await attempt(`ingest-limit ${size}`, () => runner.runIngestLimit(size, n));
-    await attempt(`naive ${size}`, () => runner.throughput('naive', size));
-    for (const t of flags.transports)
-      await attempt(`translator/${t} ${size}`, () => runner.throughput('translator', size, t));
-    if (flags.quick) continue;
-    // The machine is shared: measure the ingest limit again after the modules and keep the higher
-    // (the stricter denominator), so a busy moment does not flatter the translator.
-    await attempt(`ingest-limit ${size} (again)`, () => runner.runIngestLimit(size, n));
-    const limits = results.filter((r) => r.kind === 'ingest-limit' && r.payloadBytes === size);
-    if (limits.length === 2) {
-      const [a, b] = limits as [BenchResult, BenchResult];
-      results.splice(results.indexOf(a.msgPerSec >= b.msgPerSec ? b : a), 1);
+    const competitors: [string, () => Promise<BenchResult>][] = [
+      [`ingest-limit ${size}`, () => runner.runIngestLimit(size, n)],
+      [`naive ${size}`, () => runner.throughput('naive', size)],
+      ...flags.transports.map((t): [string, () => Promise<BenchResult>] => [
+        `translator/${t} ${size}`,
+        () => runner.throughput('translator', size, t),
+      ]),
+    ];
+    // The machine is shared and one run of the same code moved by up to 25%: every competitor runs
+    // once per round, the rounds interleaved, and each row is its median run, so a busy moment
+    // weighs on all of them alike instead of on whichever ran then.
+    const runs = new Map<string, BenchResult[]>(competitors.map(([what]) => [what, []]));
+    for (let round = 1; round <= rounds; round++) {
+      if (rounds > 1) progress(`round ${round} of ${rounds}, ${size} B`);
+      for (const [what, run] of competitors) {
+        const result = await tryRun(what, run);
+        if (result) runs.get(what)?.push(result);
+      }
+    }
+    for (const [what] of competitors) {
+      const all = runs.get(what) ?? [];
+      const median = medianBy(all, (r) => r.msgPerSec);
+      if (median === undefined) continue;
+      if (all.length === 1) {
+        results.push(median);
+        continue;
+      }
+      results.push({ ...median, msgPerSecRuns: all.map((r) => r.msgPerSec) });
       notes.push(
-        `Ingest limit ${size} B: ${a.msgPerSec} msg/s before the modules, ${b.msgPerSec} after; the table keeps the higher.`,
+        `${what}: ${all.map((r) => r.msgPerSec).join(', ')} msg/s in ${all.length} interleaved rounds; the table keeps the median run.`,
       );
     }
   }
@@ -197,6 +220,7 @@ async function runBench(flags: Flags): Promise<BenchReport> {
       quick: flags.quick === true,
       naiveMaxInFlight: flags.naiveMaxInFlight,
       sourceBroker: flags.sourceBroker,
+      rounds,
       link: { rttMs: FAST_LINK.rttMs, bandwidthMbps: 'unlimited' },
       edgeHubEnv: FAST_EDGEHUB_ENV,
     },
@@ -231,6 +255,11 @@ const program = new Command('edgeperf-bench')
     'naive module sends awaiting ack at once',
     positiveInt('--naive-max-in-flight', 1000),
     16,
+  )
+  .option(
+    '--rounds <n>',
+    'interleaved rounds of the ingest limit, the naive module and each translator transport, per size; each row is the median-rate run (default 3, --quick 1)',
+    positiveInt('--rounds', 20),
   )
   .option('--skip-overload', 'do not run the overload check')
   .option('--skip-measurer', "do not measure edgeperf's own CPU (`edgeperf local` runs of 40,000 messages)")

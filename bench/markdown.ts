@@ -41,9 +41,18 @@ function runLabel(r: BenchResult, report: BenchReport): string {
   }
 }
 
+/** ` (lowest–highest)` of a row measured in several rounds, empty for one run. */
+function roundsRange(r: BenchResult): string {
+  const runs = r.msgPerSecRuns;
+  return runs === undefined || runs.length < 2
+    ? ''
+    : ` (${num(Math.min(...runs))}–${num(Math.max(...runs))})`;
+}
+
 /**
  * The results table of one report: a row per competitor, the best 1 KB translator transport, the
- * overload peak RSS and edgeperf's own CPU in bold (the figures the issue-7 targets are read from).
+ * overload peak RSS and edgeperf's own CPU in bold (the figures the issue-7 targets are read from);
+ * a row measured in several rounds gives the range of their rates after its median.
  */
 export function resultsTable(report: BenchReport): string {
   const best = report.ratios.bestTransport1KB;
@@ -59,7 +68,7 @@ export function resultsTable(report: BenchReport): string {
       sizeLabel(r),
       r.kind === 'overload'
         ? `${num(r.msgPerSec)} up`
-        : bold(num(r.msgPerSec), key && r.kind === 'translator'),
+        : bold(num(r.msgPerSec), key && r.kind === 'translator') + roundsRange(r),
       num(r.logicalMBps, 2),
       cpu,
       r.runtimeCpuMsPer1000 === undefined ? '–' : num(r.runtimeCpuMsPer1000),

@@ -43,6 +43,8 @@ export interface BenchResult {
   readonly latencyMs: { readonly p50: number; readonly p99: number; readonly samples: number } | null;
   /** `measurer` only: edgeperf's own CPU from the burst start to the last message, % of one core. */
   readonly cpuPercent?: number;
+  /** msg/s of every interleaved round (`--rounds`); the row is the median one. Absent for a single run. */
+  readonly msgPerSecRuns?: readonly number[];
   /** `measurer` only: `cpuPercent` of every run; the row is the median one. */
   readonly cpuPercentRuns?: readonly number[];
   readonly note?: string;

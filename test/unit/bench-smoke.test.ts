@@ -58,6 +58,8 @@ describe('npm run bench -- --quick', () => {
       '2',
       '--measurer-runs',
       '2',
+      '--rounds',
+      '2',
     ]);
     expect(r.code, r.stderr.slice(-1000)).toBe(0);
     const report = JSON.parse(r.stdout) as BenchReport;
@@ -73,6 +75,12 @@ describe('npm run bench -- --quick', () => {
     for (const x of report.results) {
       expect(x.msgPerSec, x.name).toBeGreaterThan(0);
       expect(x.peakRssMB, x.name).toBeGreaterThan(10);
+    }
+    // Two interleaved rounds: each row is the median (lower middle) of its two runs.
+    for (const kind of ['ingest-limit', 'naive', 'translator']) {
+      const row = report.results.find((x) => x.kind === kind);
+      expect(row?.msgPerSecRuns, kind).toHaveLength(2);
+      expect(row?.msgPerSec, kind).toBe(Math.min(...(row?.msgPerSecRuns ?? [])));
     }
     const translator = report.results.find((x) => x.kind === 'translator');
     // The first quarter is warm-up: counted, but outside the measured window.
