@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { markdownTable, resultsTable, sweepTable, targetsTable } from '../../bench/markdown.js';
-import { fileLoader, renderReadme } from '../../bench/readme.js';
+import { fileLoader, renderReadme, sameFile } from '../../bench/readme.js';
 import { type BenchReport, type BenchResult, checkTargets, computeRatios } from '../../bench/report.js';
 import type { SweepResult } from '../../perf-cli/analysis/sweep-types.js';
 
@@ -135,13 +135,47 @@ describe("the README's bench tables", () => {
     expect(renderReadme(out, load)).toBe(out);
   });
 
+  it('draws the charts into the files the markers name and links them', () => {
+    const old = report(7000);
+    const reports: Record<string, BenchReport> = {
+      'a.json': report(9000),
+      'b.json': { ...old, config: { ...old.config, link: { rttMs: 1, bandwidthMbps: 10_000 } } },
+    };
+    const load = (file: string) => reports[file] as BenchReport;
+    const charts = new Map<string, string>();
+    const out = renderReadme(
+      [
+        '<!-- bench:chart-throughput c/t.svg a.json -->',
+        '<!-- /bench:chart-throughput -->',
+        '<!-- bench:chart-ratios c/r.svg a.json b.json -->',
+        '<!-- /bench:chart-ratios -->',
+      ].join('\n'),
+      load,
+      charts,
+    );
+    expect(out).toContain('](c/t.svg)\n<!-- /bench:chart-throughput -->');
+    expect(out).toContain('](c/r.svg)\n<!-- /bench:chart-ratios -->');
+    const bars = charts.get('c/t.svg') ?? '';
+    // naive, two transports and the ingest limit at 1 KB: four bars, the translator's labelled.
+    expect(bars.match(/<rect class="bar"/g)).toHaveLength(4);
+    expect(bars).toContain('>9,000</text>');
+    const lines = charts.get('c/r.svg') ?? '';
+    expect(lines).toContain('data-chart="bench-ratios"');
+    expect(lines.match(/data-points="2"/g)).toHaveLength(2);
+    expect(lines).toContain('goal 0.8');
+    expect(lines).toContain('instant link');
+    expect(() =>
+      renderReadme('<!-- bench:chart-ratios a.json -->\n<!-- /bench:chart-ratios -->', load),
+    ).toThrow('bench:chart-ratios takes the .svg file to write, then the reports to draw');
+  });
+
   it('names the block or the file that is wrong', () => {
     const load = fileLoader(mkdtempSync(join(tmpdir(), 'bench-readme-')));
     expect(() => renderReadme('<!-- bench:results a.json -->\nno end\n', load)).toThrow(
       'bench:results block has no <!-- /bench:results --> after it',
     );
     expect(() => renderReadme('<!-- bench:plots a.json -->\n<!-- /bench:plots -->', load)).toThrow(
-      'unknown block bench:plots (allowed: bench:results, bench:targets, bench:sweep)',
+      'unknown block bench:plots (allowed: bench:results, bench:targets, bench:sweep, bench:chart-throughput, bench:chart-ratios)',
     );
     expect(() => renderReadme('<!-- bench:results missing.json -->\n<!-- /bench:results -->', load)).toThrow(
       /^missing\.json: not a readable JSON file/,
@@ -161,6 +195,9 @@ describe("the README's bench tables", () => {
     expect(readme).toMatch(/<!-- bench:results bench\/results\/\S+\.json -->/);
     expect(readme).toMatch(/<!-- bench:targets /);
     expect(readme).toMatch(/<!-- bench:sweep /);
-    expect(renderReadme(readme, fileLoader(ROOT))).toBe(readme);
+    const charts = new Map<string, string>();
+    expect(renderReadme(readme, fileLoader(ROOT), charts)).toBe(readme);
+    expect([...charts.keys()].sort()).toEqual(['bench/charts/ratios.svg', 'bench/charts/throughput-1kb.svg']);
+    for (const [svg, content] of charts) expect(sameFile(join(ROOT, svg), content), svg).toBe(true);
   });
 });
