@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { withoutIncrementalMarking } from '../perf-cli/gc-tuning.js';
 import { sampleMachineCpu, stealPercent } from './proc.js';
+import { benchProgress } from './progress.js';
 import { type BenchReport, type BenchResult, checkTargets, computeRatios, renderReport } from './report.js';
 import {
   BenchRunner,
@@ -75,7 +76,15 @@ function transportList(v: string): BenchTransport[] {
 
 /** Runs the whole bench and returns the report. */
 async function runBench(flags: Flags): Promise<BenchReport> {
-  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const rounds = flags.rounds ?? (flags.quick ? 1 : 3);
+  const measurerRuns = flags.skipMeasurer ? 0 : (flags.measurerRuns ?? (flags.quick ? 1 : 3));
+  const totalRuns =
+    flags.sizes.length * rounds * (2 + flags.transports.length) +
+    1 +
+    measurerRuns +
+    (flags.skipOverload ? 0 : 1);
+  const out = benchProgress(process.stderr, totalRuns);
+  const progress = (line: string) => out.line(line);
   // 120,000: the measured window (the last three quarters) then lasts about 4 s for the translator
   // at 1 KB and 1.7 s at 8 KB; with 60,000 the 8 KB ingest-limit window was 0.4 s.
   const messages = flags.messages ?? (flags.quick ? 3000 : 120_000);
@@ -87,6 +96,7 @@ async function runBench(flags: Flags): Promise<BenchReport> {
     distRoot: defaultDistRoot(),
     messages,
     progress,
+    onCount: (done, total, unit) => out.count(done, total, unit),
     naiveMaxInFlight: flags.naiveMaxInFlight,
     sourceBroker: flags.sourceBroker,
     ...(flags.cpuProf
@@ -109,7 +119,6 @@ async function runBench(flags: Flags): Promise<BenchReport> {
     const result = await tryRun(what, run);
     if (result) results.push(result);
   };
-  const rounds = flags.rounds ?? (flags.quick ? 1 : 3);
   for (const size of flags.sizes) {
     // Every size moves the same bytes as `messages` 1 KB messages (at least 1,000 messages).
     const n = Math.max(1000, Math.round((messages * 1024) / size));
@@ -151,11 +160,10 @@ async function runBench(flags: Flags): Promise<BenchReport> {
   // Before the overload: its runtime and 140,000-message backlog take a while to wind down.
   if (!flags.skipMeasurer) {
     const n = flags.quick ? 2000 : 40_000;
-    const runs = flags.measurerRuns ?? (flags.quick ? 1 : 3);
     // One 20 s run moved by a whole point from run to run on this shared machine: the table keeps
     // the median of several, and the notes list them all.
     const measured: BenchResult[] = [];
-    for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < measurerRuns; i++) {
       try {
         measured.push(await measureEdgeperf(defaultDistRoot(), n, 2000, progress));
       } catch (err) {

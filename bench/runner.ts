@@ -31,8 +31,10 @@ export interface BenchRunnerOptions {
   readonly cpuProfDir?: string;
   /** Source broker of every run. Default mosquitto. */
   readonly sourceBroker?: BenchSourceBroker;
-  /** Progress lines (stderr). */
+  /** Progress lines (stderr); a line starting with `▶` opens a run. */
   readonly progress: (line: string) => void;
+  /** How far the running run is, every 100–250 ms where its end is known (a progress bar). */
+  readonly onCount?: (done: number, total: number, unit: string) => void;
   readonly logger?: Logger;
 }
 
@@ -461,6 +463,9 @@ export class BenchRunner {
           lastCount = counter.messages;
           lastProgressMs = Date.now();
         }
+        if (s.endWithPublisher && s.targetRate)
+          this.opts.onCount?.((Date.now() - startMs) / 1000, s.messages / s.targetRate, 's');
+        else if (!s.endWithPublisher) this.opts.onCount?.(counter.messages, s.messages, 'messages');
         if (s.endWithPublisher ? !publisher.alive : counter.messages >= s.messages) break;
         if (!sample) throw new Error(`${s.name}: module process exited`);
         if (!s.endWithPublisher && Date.now() - lastProgressMs > (this.opts.stallTimeoutInMs ?? 20_000)) {
@@ -587,6 +592,7 @@ export class BenchRunner {
         await new Promise((r) => setTimeout(r, 100));
         peakQueue = Math.max(peakQueue, upstreamQueueLength(runtime));
         after = sampleProcess(pub.pid) ?? after;
+        this.opts.onCount?.(counter.upstreamMessages, messages, 'messages');
         if (!pub.alive && counter.upstreamMessages < messages && Date.now() - counter.lastMs > 5000) break;
       }
       const w = counter.window;

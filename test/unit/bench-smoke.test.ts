@@ -26,7 +26,7 @@ function run(args: string[]): Promise<{ code: number | null; stdout: string; std
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 85_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       res({ code, stdout, stderr });
@@ -43,7 +43,7 @@ describe('npm run bench -- --quick', () => {
   });
 
   it('measures every competitor and prints one JSON object with results and ratios', {
-    timeout: 90_000,
+    timeout: 180_000,
   }, async () => {
     const r = await run([
       '--quick',
