@@ -1,12 +1,14 @@
 import { barChartSvg, lineChartSvg } from '../perf-cli/render/html-chart.js';
-import type { SavedReport } from './markdown.js';
+import { baseName, linkLabel, type SavedReport } from './markdown.js';
 import type { BenchReport } from './report.js';
 
 // The README's bench pictures, drawn with the HTML report's own SVG charts: where the rates of one
 // run stand against each other, and how the ratio targets moved from run to run.
 
 const short = (file: string): string =>
-  (file.split('/').pop() ?? file).replace(/\.json$/, '').replace(/^\d{4}-\d{2}-\d{2}-/, '');
+  baseName(file)
+    .replace(/\.json$/, '')
+    .replace(/^\d{4}-\d{2}-\d{2}-/, '');
 
 /**
  * The 1 KB rates of one report as bars: the naive module, each translator transport, and the
@@ -28,11 +30,6 @@ export function throughputChart(report: BenchReport, file: string): string {
     values: rows.map((r) => r.msgPerSec),
     barLabels: rows.map((r) => r.msgPerSec.toLocaleString('en-US')),
   });
-}
-
-function linkOf(report: BenchReport): string {
-  const link = report.config.link as { rttMs?: unknown } | undefined;
-  return link?.rttMs === 0 ? 'instant' : `${String(link?.rttMs ?? '?')} ms`;
 }
 
 /**
@@ -62,8 +59,8 @@ export function ratiosChart(runs: readonly SavedReport[]): string {
     references: [{ y: 0.8, label: 'goal 0.8' }],
     // The wire limit depends on the link the runs used (a 1 ms link's timers bounded it): mark it.
     markers: ordered.flatMap((r, i) => {
-      const link = linkOf(r.report);
-      return i > 0 && link !== linkOf((ordered[i - 1] as SavedReport).report)
+      const link = linkLabel(r.report);
+      return i > 0 && link !== linkLabel((ordered[i - 1] as SavedReport).report)
         ? [{ x: i, label: `${link} link` }]
         : [];
     }),

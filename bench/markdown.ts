@@ -20,6 +20,9 @@ export function markdownTable(head: readonly string[], rows: readonly (readonly 
 
 const bold = (s: string, on: boolean): string => (on ? `**${s}**` : s);
 
+/** The file name of a path, as the tables list saved runs. */
+export const baseName = (file: string): string => file.split('/').pop() ?? file;
+
 function sizeLabel(r: BenchResult): string {
   return r.kind === 'wire-limit' ? `${num(r.payloadBytes / 1024)} KiB` : `${num(r.payloadBytes / 1024)} KB`;
 }
@@ -113,7 +116,8 @@ export interface SavedReport {
   readonly report: BenchReport;
 }
 
-function linkLabel(report: BenchReport): string {
+/** The link a report's throughput runs used: `instant`, or its round trip (`1 ms`). */
+export function linkLabel(report: BenchReport): string {
   const link = report.config.link as { rttMs?: unknown; bandwidthMbps?: unknown } | undefined;
   if (!link) return '–';
   return link.rttMs === 0 && link.bandwidthMbps === 'unlimited' ? 'instant' : `${String(link.rttMs)} ms`;
@@ -126,7 +130,7 @@ function linkLabel(report: BenchReport): string {
  */
 export function targetsTable(runs: readonly SavedReport[]): string {
   const rows = runs.map(({ file, report }) => [
-    `\`${file.split('/').pop() ?? file}\``,
+    `\`${baseName(file)}\``,
     linkLabel(report),
     report.ratios.bestTransport1KB ?? '–',
     ...TARGETS.map((t) => targetCell(report.targets, t.name, t.digits)),
@@ -161,7 +165,7 @@ export function sweepTable(sweeps: readonly SavedSweep[]): string {
     sweep.cells.map(({ summary: s }) => {
       const c = s.config;
       return [
-        `\`${file.split('/').pop() ?? file}\``,
+        `\`${baseName(file)}\``,
         c.labels?.profile ?? '–',
         num(c.maxUpstreamBatchSize),
         c.appBatch.maxBytes > 0
