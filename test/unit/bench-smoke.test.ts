@@ -77,7 +77,7 @@ describe('npm run bench -- --quick', () => {
       expect(x.peakRssMB, x.name).toBeGreaterThan(10);
     }
     // Two interleaved rounds: each row is the median (lower middle) of its two runs.
-    for (const kind of ['ingest-limit', 'naive', 'translator']) {
+    for (const kind of ['ingest-limit', 'naive', 'translator', 'wire-limit']) {
       const row = report.results.find((x) => x.kind === kind);
       expect(row?.msgPerSecRuns, kind).toHaveLength(2);
       expect(row?.msgPerSec, kind).toBe(Math.min(...(row?.msgPerSecRuns ?? [])));
