@@ -74,6 +74,9 @@ function transportList(v: string): BenchTransport[] {
   return list as BenchTransport[];
 }
 
+/** One competitor of the interleaved rounds: its name in notes and errors, and one run of it. */
+type Competitor = [string, () => Promise<BenchResult>];
+
 /** Runs the whole bench and returns the report. */
 async function runBench(flags: Flags): Promise<BenchReport> {
   const rounds = flags.rounds ?? (flags.quick ? 1 : 3);
@@ -123,21 +126,15 @@ async function runBench(flags: Flags): Promise<BenchReport> {
     // Every size moves the same bytes as `messages` 1 KB messages (at least 1,000 messages).
     const n = Math.max(1000, Math.round((messages * 1024) / size));
     runner.messages = n;
-    const competitors: [string, () => Promise<BenchResult>][] = [
+    const competitors: Competitor[] = [
       [`ingest-limit ${size}`, () => runner.runIngestLimit(size, n)],
       [`naive ${size}`, () => runner.throughput('naive', size)],
-      ...flags.transports.map((t): [string, () => Promise<BenchResult>] => [
-        `translator/${t} ${size}`,
-        () => runner.throughput('translator', size, t),
-      ]),
+      ...flags.transports.map(
+        (t): Competitor => [`translator/${t} ${size}`, () => runner.throughput('translator', size, t)],
+      ),
       // The wire limit joins the rounds of the largest size, whose bytes it is compared with.
       ...(size === Math.max(...flags.sizes)
-        ? [
-            ['wire-limit', () => runner.runWireLimit(flags.quick ? 20 : 1200)] as [
-              string,
-              () => Promise<BenchResult>,
-            ],
-          ]
+        ? [['wire-limit', () => runner.runWireLimit(flags.quick ? 20 : 1200)] satisfies Competitor]
         : []),
     ];
     // The machine is shared and one run of the same code moved by up to 25%: every competitor runs
