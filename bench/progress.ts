@@ -1,3 +1,5 @@
+import { progressBarText } from '../perf-cli/render/progress-bar.js';
+
 // The bench's stderr: its progress lines, each run numbered, and on a terminal a bar that follows
 // the messages counted in the running run (a full bench takes about 12 minutes).
 
@@ -14,8 +16,6 @@ export interface BenchProgress {
   /** How far the running run is (`done` of `total` `unit`); redrawn in place on a terminal only. */
   count(done: number, total: number, unit: string): void;
 }
-
-const BAR_WIDTH = 30;
 
 /** Progress for a bench of `totalRuns` runs, written to `stream`. */
 export function benchProgress(stream: ProgressStream, totalRuns: number): BenchProgress {
@@ -36,7 +36,7 @@ export function benchProgress(stream: ProgressStream, totalRuns: number): BenchP
     count(done, total, unit) {
       if (!stream.isTTY || total <= 0) return;
       const share = Math.min(1, Math.max(0, done / total));
-      const bar = '#'.repeat(Math.round(share * BAR_WIDTH)).padEnd(BAR_WIDTH, '.');
+      const bar = progressBarText(share);
       const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
       stream.write(
         `\r\x1b[K  [${bar}] ${(share * 100).toFixed(0).padStart(3)}%  ${fmt(Math.min(done, total))} of ${fmt(total)} ${unit}`,

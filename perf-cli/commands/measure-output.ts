@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { RunSummary } from '../analysis/summary-types.js';
+import { progressBarText } from '../render/progress-bar.js';
 import { renderCsv } from '../render/summary-csv.js';
 import { renderSummary } from '../render/summary-table.js';
 import type { MeasureFlags } from './measure-flags.js';
@@ -23,9 +24,8 @@ export function progressBar(
 ): (p: { sent: number; delivered: number; expected: number; queue: number }) => void {
   if (!enabled || !process.stderr.isTTY) return () => undefined;
   return ({ sent, delivered, expected, queue }) => {
-    const width = 30;
     const done = expected > 0 ? Math.min(1, delivered / expected) : 0;
-    const bar = '#'.repeat(Math.round(done * width)).padEnd(width, '.');
+    const bar = progressBarText(done);
     process.stderr.write(
       `\r[${bar}] ${(done * 100).toFixed(0).padStart(3)}%  sent ${sent}  delivered ${delivered}/${expected}  queue ${queue}   `,
     );
